@@ -1,0 +1,3 @@
+from devpocket.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""``create_app(settings)``: the FastAPI application, its lifespan, routers and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from devpocket import __version__
+from devpocket.auth.router import router as auth_router
+from devpocket.context import build_context
+from devpocket.envelope import error_body
+from devpocket.errors import AppError
+from devpocket.health.router import api_router as api_health_router
+from devpocket.health.router import router as health_router
+from devpocket.log import configure_logging
+from devpocket.middleware import RequestContextMiddleware
+from devpocket.settings import Settings
+from devpocket.users.router import router as users_router
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable ids a generated client reads well: ``auth_login``, ``users_get_profile``."""
+    tag = str(route.tags[0]) if route.tags else "default"
+    return f"{tag}_{route.name}"
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _app_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AppError)  # noqa: S101 - registered for AppError only
+    body = error_body(
+        error.message, error.code, details=error.details, request_id=_request_id(request)
+    )
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+def _field(location: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in location if part != "body") or "body"
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)  # noqa: S101
+    # Never echo `input`: it may be a password.
+    details = [
+        {"field": _field(e["loc"]), "loc": list(e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in error.errors()
+    ]
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    message = f"Invalid request: {first['field']}: {first['message']}"
+    body = error_body(message, "validation_error", details=details, request_id=_request_id(request))
+    return JSONResponse(body, status_code=422)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)  # noqa: S101
+    status = error.status_code
+    if status == 404:
+        message = f"There is no {request.method} {request.url.path} here."
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(error.detail)
+    body = error_body(message, _HTTP_CODES.get(status, f"http_{status}"), request_id=_request_id(request))
+    return JSONResponse(body, status_code=status, headers=error.headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check_startup()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_context(settings) as ctx:
+            app.state.ctx = ctx
+            log.info("server.started", version=__version__, broker=ctx.broker.name)
+            yield
+            log.info("server.stopping")
+
+    app = FastAPI(
+        title="DevPocket API",
+        version=__version__,
+        summary="The server behind DevPocket, an AI-powered terminal for phones.",
+        lifespan=lifespan,
+        debug=False,
+        redirect_slashes=False,
+        generate_unique_id_function=_operation_id,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, users_router, api_health_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health_router)
+
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    return app

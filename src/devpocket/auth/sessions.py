@@ -1,0 +1,136 @@
+"""Login sessions: starting one, issuing its tokens, revoking and announcing revocations."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devpocket.auth import repository
+from devpocket.auth.schemas import AuthResult, DeviceInfo, UserOut
+from devpocket.auth.tokens import hash_opaque_token, new_opaque_token
+from devpocket.context import AppContext
+from devpocket.db.hooks import after_commit
+from devpocket.db.models import AuthSession, Device, RefreshToken, User
+
+REVOKED_CHANNEL = "auth.session_revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str
+    user_agent: str | None
+
+
+def _device_name(info: DeviceInfo, client: ClientInfo) -> str:
+    if info.device_name:
+        return info.device_name
+    if client.user_agent:
+        return client.user_agent[:200]
+    return "Unknown device"
+
+
+async def _device_for_login(
+    db: AsyncSession, user: User, info: DeviceInfo, client: ClientInfo, now: datetime
+) -> Device:
+    """Reuse the device the app names when it is this user's; otherwise record a new one."""
+    device = await db.get(Device, info.device_id) if info.device_id else None
+    if device is not None and device.user_id != user.id:
+        device = None
+    if device is None:
+        taken = info.device_id is not None and await db.get(Device, info.device_id) is not None
+        device = Device(
+            id=uuid.uuid4() if taken or info.device_id is None else info.device_id,
+            user_id=user.id,
+            name=_device_name(info, client),
+            created_at=now,
+        )
+        db.add(device)
+    device.name = info.device_name or device.name
+    device.platform = info.platform or device.platform
+    device.app_version = info.app_version or device.app_version
+    device.user_agent = (client.user_agent or "")[:500] or device.user_agent
+    device.last_ip = client.ip
+    device.last_seen_at = now
+    # No relationship() ties sessions to devices, so the device row must exist first.
+    await db.flush()
+    return device
+
+
+async def start_session(
+    db: AsyncSession,
+    ctx: AppContext,
+    user: User,
+    *,
+    method: str,
+    device: DeviceInfo,
+    client: ClientInfo,
+    now: datetime,
+) -> AuthResult:
+    record = await _device_for_login(db, user, device, client, now)
+    session = AuthSession(user_id=user.id, device_id=record.id, method=method, created_at=now)
+    db.add(session)
+    await db.flush()
+    return await issue_tokens(db, ctx, user, session, now)
+
+
+async def issue_tokens(
+    db: AsyncSession, ctx: AppContext, user: User, session: AuthSession, now: datetime
+) -> AuthResult:
+    raw = new_opaque_token()
+    db.add(
+        RefreshToken(
+            session_id=session.id,
+            token_hash=hash_opaque_token(raw),
+            created_at=now,
+            expires_at=now + timedelta(days=ctx.settings.jwt_refresh_token_expire_days),
+        )
+    )
+    await db.flush()
+    await db.refresh(user)
+    return AuthResult(
+        user=UserOut.of(user),
+        access_token=ctx.access_tokens.issue(user.id, session.id, now),
+        refresh_token=raw,
+        expires_in=int(ctx.access_tokens.lifetime.total_seconds()),
+    )
+
+
+def announce_revoked(db: AsyncSession, ctx: AppContext, session_ids: list[uuid.UUID]) -> None:
+    """After commit, tell every worker (open WebSockets, caches) that these sessions ended."""
+    if not session_ids:
+        return
+
+    async def publish() -> None:
+        for session_id in session_ids:
+            await ctx.broker.publish(REVOKED_CHANNEL, str(session_id).encode())
+
+    after_commit(db, publish)
+
+
+async def revoke_user_sessions(
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+    device_id: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    ids = await repository.revoke_sessions(
+        db, user_id, reason=reason, now=now, device_id=device_id, keep=keep
+    )
+    announce_revoked(db, ctx, ids)
+    return ids
+
+
+async def revoke_session(
+    db: AsyncSession, ctx: AppContext, session: AuthSession, *, reason: str, now: datetime
+) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = now
+        session.revoked_reason = reason
+        announce_revoked(db, ctx, [session.id])

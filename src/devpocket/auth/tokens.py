@@ -1,0 +1,95 @@
+"""Access tokens (JWT) and opaque refresh and action tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from devpocket.errors import Unauthenticated
+from devpocket.settings import Settings
+
+ACCESS_TYPE = "access"
+_LEEWAY_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token_id: str
+    expires_at: datetime
+
+
+class AccessTokenCodec:
+    """Issues and verifies access tokens against an allowlist of one algorithm."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self.lifetime = timedelta(minutes=settings.jwt_access_token_expire_minutes)
+        if self._algorithm.startswith("HS"):
+            secret = settings.jwt_signing_secret()
+            self._signing_key: Any = secret
+            self._verifying_key: Any = secret
+        else:
+            assert settings.jwt_private_key_file and settings.jwt_public_key_file  # noqa: S101 - checked at startup
+            self._signing_key = settings.jwt_private_key_file.read_text(encoding="utf-8")
+            self._verifying_key = settings.jwt_public_key_file.read_text(encoding="utf-8")
+
+    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.lifetime,
+            "typ": ACCESS_TYPE,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return jwt.encode(claims, self._signing_key, algorithm=self._algorithm)
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._verifying_key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["sub", "sid", "jti", "iat", "nbf", "exp", "typ"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The access token has expired.", code="token_expired") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("The access token is not valid.", code="token_invalid") from None
+        if claims.get("typ") != ACCESS_TYPE:
+            raise Unauthenticated("This is not an access token.", code="token_invalid")
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                token_id=str(claims["jti"]),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        except (ValueError, TypeError, AttributeError):
+            raise Unauthenticated("The access token is not valid.", code="token_invalid") from None
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_opaque_token(token: str) -> str:
+    """Refresh and action tokens are stored only as their SHA-256 (they carry 256 random bits)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,120 @@
+"""The ``devpocket`` command: serve, migrate, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from devpocket.settings import ConfigurationError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.check_startup()
+    except (ValidationError, ConfigurationError) as error:
+        raise SystemExit(f"devpocket: configuration error: {error}") from None
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from devpocket.db import migrate
+
+    settings = _settings()
+    if args.workers > 1 and settings.redis_url is None:
+        raise SystemExit(
+            "devpocket: --workers > 1 needs REDIS_URL: without Redis, sign-outs and rate limits "
+            "would not be shared between worker processes"
+        )
+    if settings.auto_migrate and not args.no_migrate:
+        migrate.upgrade(settings)
+    uvicorn.run(
+        "devpocket.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        timeout_graceful_shutdown=args.graceful_timeout,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from devpocket.db import migrate
+
+    settings = _settings()
+    if args.downgrade:
+        migrate.downgrade(settings, args.downgrade)
+    else:
+        migrate.upgrade(settings, args.revision)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from devpocket.app import create_app
+
+    schema = create_app(Settings(testing=True)).openapi()
+    text = json.dumps(schema, indent=2, sort_keys=False)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devpocket",
+        description="DevPocket API server. Configuration comes from the environment (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API", description="Serve the API.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply pending migrations at start"
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        help="seconds to let requests finish on shutdown (default 30)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    mig = commands.add_parser(
+        "migrate", help="apply database migrations", description="Apply database migrations."
+    )
+    mig.add_argument("--revision", default="head", help="target revision (default head)")
+    mig.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base)")
+    mig.set_defaults(handler=_migrate)
+
+    api = commands.add_parser(
+        "openapi", help="print the OpenAPI schema", description="Print the OpenAPI schema."
+    )
+    api.add_argument("--output", "-o", help="write to this file instead of stdout")
+    api.set_defaults(handler=_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Engine construction: SQLite (aiosqlite, WAL) by default, PostgreSQL (asyncpg) in production."""
+
+from __future__ import annotations
+
+from typing import Any
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from devpocket.settings import Settings
+
+_SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+# libpq spells TLS as sslmode=…; asyncpg takes ssl=….
+_QUERY_RENAMES = {"sslmode": "ssl"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms deployments use and return the async driver's form."""
+    scheme, separator, rest = url.partition("://")
+    driver = _SCHEMES.get(scheme.lower())
+    if not separator or driver is None:
+        raise ValueError(f"DATABASE_URL has an unsupported scheme {scheme!r}")
+    parsed = make_url(f"{driver}://{rest}")
+    if driver.startswith("postgresql"):
+        query = {_QUERY_RENAMES.get(k, k): v for k, v in parsed.query.items()}
+        parsed = parsed.set(query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = normalize_database_url(settings.effective_database_url)
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=False)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout,
+        pool_recycle=settings.database_pool_recycle,
+        pool_pre_ping=True,
+        connect_args={"command_timeout": 30, "server_settings": {"application_name": "devpocket"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[_AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

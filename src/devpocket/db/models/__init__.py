@@ -1,0 +1,9 @@
+"""All ORM models, imported here so that metadata (and Alembic) sees every table."""
+
+from devpocket.db.models.action_token import ActionToken
+from devpocket.db.models.auth_session import AuthSession
+from devpocket.db.models.device import Device
+from devpocket.db.models.refresh_token import RefreshToken
+from devpocket.db.models.user import User
+
+__all__ = ["ActionToken", "AuthSession", "Device", "RefreshToken", "User"]

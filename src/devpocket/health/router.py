@@ -1,0 +1,111 @@
+"""Probes: liveness (the process answers) and readiness (database and broker reachable)."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from devpocket import __version__
+from devpocket.broker import BrokerUnavailable
+from devpocket.context import AppContext
+from devpocket.deps import Ctx
+from devpocket.envelope import Envelope, error_body, error_responses, ok
+
+router = APIRouter(tags=["health"])
+_STARTED = time.monotonic()
+_CHECK_TIMEOUT = 2.0
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    version: str
+    environment: str
+    uptime_seconds: int
+    checks: dict[str, str]
+
+
+async def _database(ctx: AppContext) -> str:
+    try:
+        with anyio.fail_after(_CHECK_TIMEOUT):
+            async with ctx.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return "unavailable"
+    return "ok"
+
+
+async def _broker(ctx: AppContext) -> str:
+    try:
+        with anyio.fail_after(_CHECK_TIMEOUT):
+            await ctx.broker.ping()
+    except (BrokerUnavailable, TimeoutError):
+        return "unavailable"
+    return "ok"
+
+
+async def readiness(ctx: AppContext) -> Readiness:
+    checks = {"database": await _database(ctx), f"broker_{ctx.broker.name}": await _broker(ctx)}
+    healthy = all(v == "ok" for v in checks.values())
+    return Readiness(
+        status="ok" if healthy else "unavailable",
+        version=__version__,
+        environment=ctx.settings.environment.value,
+        uptime_seconds=int(time.monotonic() - _STARTED),
+        checks=checks,
+    )
+
+
+def _answer(report: Readiness) -> Envelope[Readiness] | JSONResponse:
+    if report.status == "ok":
+        return ok(report)
+    body = error_body("The service is not ready.", "not_ready", details=report.model_dump())
+    return JSONResponse(body, status_code=503)
+
+
+@router.get("/health/live", summary="Liveness: the server accepts requests")
+async def live() -> Envelope[Liveness]:
+    return ok(Liveness())
+
+
+@router.get(
+    "/health/ready",
+    response_model=Envelope[Readiness],
+    responses=error_responses(503),
+    summary="Readiness: the database and the broker answer",
+)
+async def ready(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
+    return _answer(await readiness(ctx))
+
+
+@router.get(
+    "/health",
+    response_model=Envelope[Readiness],
+    responses=error_responses(503),
+    summary="Health summary",
+)
+async def health(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
+    return _answer(await readiness(ctx))
+
+
+api_router = APIRouter(tags=["health"])
+
+
+@api_router.get(
+    "/health",
+    response_model=Envelope[Readiness],
+    responses=error_responses(503),
+    summary="Health summary (under the API prefix, where the app calls it)",
+)
+async def api_health(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
+    return _answer(await readiness(ctx))

@@ -1,0 +1,153 @@
+"""The outermost layer, in plain ASGI (cheap on the hot path).
+
+Per HTTP request: a request id (from ``X-Request-ID`` or new) bound to every log line and echoed
+back; a trailing slash dropped so both spellings answer without a redirect; a body size limit
+(413); baseline security headers; one access log line; and the single catch-all that logs an
+unexpected exception's traceback once and answers 500 in the envelope with the request id.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devpocket.envelope import error_body
+
+log = structlog.get_logger("devpocket.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+)
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the configured limit while being read."""
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if scope["type"] == "http":
+                await self._http(scope, receive, send, request_id)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id", "user_id")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_json(send, 413, self._too_large(request_id), request_id)
+            self._access_log(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS,
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            status = 413
+            if not response_started:
+                await _send_json(send, 413, self._too_large(request_id), request_id)
+        except Exception:  # noqa: BLE001 - the application's one catch-all
+            status = 500
+            log.exception("request.failed", method=scope["method"], path=scope["path"])
+            if not response_started:
+                body = error_body(
+                    "Something went wrong on our side. Quote the request id when reporting it.",
+                    "internal_error",
+                    request_id=request_id,
+                )
+                await _send_json(send, 500, body, request_id)
+        self._access_log(scope, status, started)
+
+    def _too_large(self, request_id: str) -> dict[str, Any]:
+        return error_body(
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+            "payload_too_large",
+            request_id=request_id,
+        )
+
+    @staticmethod
+    def _access_log(scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            route=getattr(route, "path", None),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )

@@ -1,0 +1,185 @@
+"""Settings: the only reader of the environment.
+
+Names match those existing deployments use (``DATABASE_URL``, ``JWT_SECRET_KEY`` …); every setting
+is documented in the README and ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "your_secret_key",
+        "your-secret-key-here",
+        "jwt-secret",
+        "jwt_secret",
+        "please-change-me",
+        "development",
+        "test",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot run; the message names the variable to fix."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    testing: bool = False
+    app_debug: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("devpocket")),
+        validation_alias="DEVPOCKET_DATA_DIR",
+    )
+    database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=10.0, gt=0)
+    database_pool_recycle: int = Field(default=1800, ge=0)
+    auto_migrate: bool = True
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "devpocket:"
+
+    jwt_secret_key: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    jwt_refresh_token_expire_days: int = Field(default=30, ge=1, le=365)
+    jwt_issuer: str = "devpocket"
+    jwt_audience: str = "devpocket-api"
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
+
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)
+    password_hash_parallelism: int = Field(default=1, ge=1)
+
+    rate_limit_enabled: bool = True
+    login_failures_per_account_source: str = "5/15 minutes"
+    login_failures_per_source: str = "50/hour"
+    mail_requests_per_address: str = "5/hour"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    smtp_url: SecretStr | None = None
+    mail_from: str = "DevPocket <no-reply@devpocket.local>"
+    mail_timeout_seconds: float = Field(default=10.0, gt=0)
+    password_reset_token_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    email_verification_token_hours: int = Field(default=48, ge=1)
+
+    google_client_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    google_jwks_cache_seconds: int = Field(default=3600, ge=0)
+
+    openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
+
+    @field_validator("google_client_ids", "cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT or self.testing
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "devpocket.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def human_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.environment is Environment.DEVELOPMENT and not self.testing
+        return self.log_format == "console"
+
+    def jwt_signing_secret(self) -> str:
+        """The HS* secret: configured, or (in development only) generated once into the data dir."""
+        if self.jwt_secret_key is not None and not is_placeholder(self.jwt_secret_key):
+            return self.jwt_secret_key.get_secret_value()
+        if not self.is_development:
+            state = "a placeholder" if self.jwt_secret_key is not None else "missing"
+            raise ConfigurationError(
+                f"JWT_SECRET_KEY is {state}: set it to at least {MIN_SECRET_LENGTH} random "
+                "characters (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return load_or_create_secret(self.data_dir / "jwt_secret_key")
+
+    def check_startup(self) -> None:
+        """Refuse to start with a configuration that cannot be served safely."""
+        if self.jwt_algorithm.startswith("HS"):
+            self.jwt_signing_secret()
+            return
+        for name, path in (
+            ("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
+            ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
+        ):
+            if path is None or not path.is_file():
+                raise ConfigurationError(
+                    f"{name} must name a readable key file when JWT_ALGORITHM={self.jwt_algorithm}"
+                )
+
+
+def is_placeholder(secret: SecretStr) -> bool:
+    value = secret.get_secret_value().strip()
+    return len(value) < MIN_SECRET_LENGTH or value.lower() in PLACEHOLDER_SECRETS
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read a generated secret, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            path.chmod(0o600)
+            handle.write(value)
+    except FileExistsError:
+        # Another worker created it first: use theirs so every worker signs alike.
+        return path.read_text(encoding="utf-8").strip()
+    return value

@@ -1,0 +1,89 @@
+"""``/api/v1/users``: profile, preferences, devices, account deletion."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from devpocket.auth.deps import CurrentAuth, CurrentUser
+from devpocket.auth.schemas import ProfileUpdateRequest, UserOut
+from devpocket.db.session import DbSession
+from devpocket.deps import Ctx
+from devpocket.envelope import Envelope, error_responses, ok
+from devpocket.users import service
+from devpocket.users.schemas import (
+    AccountDeletionRequest,
+    DeviceList,
+    DeviceOut,
+    DeviceUpdate,
+    Preferences,
+    PreferencesUpdate,
+)
+
+router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 422))
+
+
+@router.get("/profile", summary="The signed-in user's profile")
+async def get_profile(user: CurrentUser) -> Envelope[UserOut]:
+    return ok(UserOut.of(user))
+
+
+@router.put("/profile", summary="Update the profile (only the keys sent change)")
+async def update_profile(
+    data: ProfileUpdateRequest, user: CurrentUser, db: DbSession
+) -> Envelope[UserOut]:
+    return ok(UserOut.of(await service.update_profile(db, user, data)), "Profile updated.")
+
+
+@router.get("/preferences", summary="Preferences, with defaults for what was never set")
+async def get_preferences(user: CurrentUser) -> Envelope[Preferences]:
+    return ok(service.preferences_of(user))
+
+
+@router.put(
+    "/preferences",
+    responses=error_responses(400),
+    summary="Merge the sections and keys sent into the preferences",
+)
+async def update_preferences(
+    data: PreferencesUpdate, user: CurrentUser, db: DbSession
+) -> Envelope[Preferences]:
+    return ok(await service.update_preferences(db, user, data), "Preferences saved.")
+
+
+@router.get("/devices", summary="Devices with a signed-in session")
+async def list_devices(auth: CurrentAuth, db: DbSession) -> Envelope[DeviceList]:
+    devices = await service.list_devices(db, auth.user, auth.session)
+    return ok(DeviceList(devices=devices, total=len(devices)))
+
+
+@router.post("/devices", summary="Name and describe the device of this session")
+async def register_device(data: DeviceUpdate, auth: CurrentAuth, db: DbSession) -> Envelope[DeviceOut]:
+    device_id = await service.update_current_device(db, auth.user, auth.session, data)
+    devices = await service.list_devices(db, auth.user, auth.session)
+    return ok(next(d for d in devices if d.id == device_id), "Device saved.")
+
+
+@router.delete(
+    "/devices/{device_id}",
+    responses=error_responses(404),
+    summary="Sign a device out and forget it",
+)
+async def remove_device(
+    device_id: uuid.UUID, user: CurrentUser, db: DbSession, ctx: Ctx
+) -> Envelope[None]:
+    await service.remove_device(db, ctx, user, device_id)
+    return ok(None, "Device signed out.")
+
+
+@router.delete(
+    "/account",
+    responses=error_responses(400),
+    summary="Delete the account and all its data",
+)
+async def delete_account(
+    data: AccountDeletionRequest, user: CurrentUser, db: DbSession, ctx: Ctx
+) -> Envelope[None]:
+    await service.delete_account(db, ctx, user, data)
+    return ok(None, "Account deleted.")
