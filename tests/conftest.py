@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.smtp import SmtpServer, running_smtp_server
+
 POSTGRES_URL = os.environ.get(
     "DEVPOCKET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -37,7 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -87,6 +91,210 @@ async def redis_prefix(redis_server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def unique() -> Iterator[str]:
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    with running_smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def unique() -> str:
     """A short unique token for names and emails."""
-    yield uuid.uuid4().hex[:10]
+    return uuid.uuid4().hex[:10]
+
+
+# --- The application on a database of its own -------------------------------------------------
+
+from contextlib import asynccontextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Protocol  # noqa: E402
+
+import anyio  # noqa: E402
+import httpx  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource  # noqa: E402
+
+from devpocket.app import create_app  # noqa: E402
+from devpocket.db import migrate  # noqa: E402
+from devpocket.settings import Settings  # noqa: E402
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+class IsolatedSettings(Settings):
+    """Settings from the arguments only: the runner's environment never leaks into a test."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _database_name(admin_url: str, name: str) -> str:
+    scheme, _, rest = admin_url.partition("://")
+    base = rest.rsplit("/", 1)[0]
+    return f"{scheme}://{base}/{name}"
+
+
+async def _admin_execute(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def template_database(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A database migrated once per run; each test gets a copy of it."""
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        url = f"sqlite:///{path}"
+        await anyio.to_thread.run_sync(
+            migrate.upgrade, IsolatedSettings(database_url=url, data_dir=path.parent)
+        )
+        yield url
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"devpocket_tpl_{uuid.uuid4().hex[:10]}"
+    await _admin_execute(admin, f'CREATE DATABASE "{name}"')
+    url = _database_name(admin, name)
+    try:
+        await anyio.to_thread.run_sync(
+            migrate.upgrade,
+            IsolatedSettings(database_url=url, data_dir=tmp_path_factory.mktemp("pg")),
+        )
+        yield url
+    finally:
+        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, template_database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        import shutil
+
+        target = tmp_path / "db.sqlite3"
+        shutil.copyfile(template_database.removeprefix("sqlite:///"), target)
+        yield f"sqlite:///{target}"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    template = template_database.rsplit("/", 1)[1]
+    name = f"devpocket_test_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _database_name(admin, name)
+    finally:
+        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def empty_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A database with no schema at all, for migration tests."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"devpocket_empty_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(admin, f'CREATE DATABASE "{name}"')
+    try:
+        yield _database_name(admin, name)
+    finally:
+        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class SettingsFactory(Protocol):
+    def __call__(self, **overrides: Any) -> Settings: ...
+
+
+@pytest.fixture
+def settings_factory(
+    backend: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> SettingsFactory:
+    base: dict[str, Any] = {
+        "environment": "testing",
+        "testing": True,
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "jwt_secret_key": TEST_SECRET,
+        "auto_migrate": False,
+        "public_base_url": "http://testserver",
+        "trusted_proxies": ["127.0.0.1/32"],
+    }
+    if backend == "postgres":
+        base["redis_url"] = request.getfixturevalue("redis_server_url")
+        base["redis_key_prefix"] = request.getfixturevalue("redis_prefix")
+
+    def make(**overrides: Any) -> Settings:
+        return IsolatedSettings(**{**base, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: SettingsFactory) -> Settings:
+    return settings_factory()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run the app's lifespan in a task of its own.
+
+    pytest-asyncio may set a fixture up and tear it down in different tasks; the lifespan owns
+    a task group, which must be entered and left in one task.
+    """
+    import asyncio
+
+    started = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        await task  # raises the startup failure
+    try:
+        yield app
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan running, and an HTTP client talking to it in-process."""
+    async with running(create_app(settings)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with serving(settings) as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]

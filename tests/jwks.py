@@ -70,9 +70,19 @@ class JwksServer:
         """Add a key to the set, as Google does when it rotates keys."""
         self.published.append(kid)
 
-    def sign(self, claims: dict[str, Any], *, kid: str = DEFAULT_KID) -> str:
-        """An RS256 token signed with ``kid``'s key, whether or not that key is published."""
-        return jwt.encode(claims, private_key(kid), algorithm="RS256", headers={"kid": kid})
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        kid: str | None = DEFAULT_KID,
+        signing_kid: str | None = None,
+        algorithm: str = "RS256",
+    ) -> str:
+        """A token naming ``kid`` in its header (omitted when ``None``) and signed with the key of
+        ``signing_kid`` (default: ``kid``'s own), whether or not that key is published."""
+        key = private_key(signing_kid or kid or DEFAULT_KID)
+        headers = {"kid": kid} if kid is not None else None
+        return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
 
     def key_set(self) -> dict[str, Any]:
         keys = []

@@ -86,7 +86,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         message = f"{request.method} is not allowed on {request.url.path}."
     else:
         message = str(error.detail)
-    body = error_body(message, _HTTP_CODES.get(status, f"http_{status}"), request_id=_request_id(request))
+    body = error_body(
+        message, _HTTP_CODES.get(status, f"http_{status}"), request_id=_request_id(request)
+    )
     return JSONResponse(body, status_code=status, headers=error.headers)
 
 

@@ -42,7 +42,9 @@ class AppContext:
 
 
 @asynccontextmanager
-async def build_context(settings: Settings, *, mailer: Mailer | None = None) -> AsyncIterator[AppContext]:
+async def build_context(
+    settings: Settings, *, mailer: Mailer | None = None
+) -> AsyncIterator[AppContext]:
     engine = create_engine(settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     broker = create_broker(redis_url, prefix=settings.redis_key_prefix)
@@ -78,6 +80,7 @@ async def build_context(settings: Settings, *, mailer: Mailer | None = None) -> 
                         settings.smtp_url.get_secret_value() if settings.smtp_url else None,
                         settings.mail_from,
                         settings.mail_timeout_seconds,
+                        log_text=settings.is_development,
                     ),
                     tasks,
                 ),
@@ -86,7 +89,7 @@ async def build_context(settings: Settings, *, mailer: Mailer | None = None) -> 
                 tasks=tasks,
             )
             yield ctx
-            await ctx.mail.drain(timeout=10.0)
+            await ctx.mail.drain(grace=10.0)
             tasks.cancel_scope.cancel()
     finally:
         await http.aclose()

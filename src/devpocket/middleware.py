@@ -121,17 +121,24 @@ class RequestContextMiddleware:
             status = 413
             if not response_started:
                 await _send_json(send, 413, self._too_large(request_id), request_id)
-        except Exception:  # noqa: BLE001 - the application's one catch-all
+        except Exception:  # noqa: BLE001, RUF100 - the application's one catch-all
             status = 500
-            log.exception("request.failed", method=scope["method"], path=scope["path"])
-            if not response_started:
-                body = error_body(
-                    "Something went wrong on our side. Quote the request id when reporting it.",
-                    "internal_error",
-                    request_id=request_id,
-                )
-                await _send_json(send, 500, body, request_id)
+            await self._internal_error(scope, send, request_id, response_started)
         self._access_log(scope, status, started)
+
+    @staticmethod
+    async def _internal_error(
+        scope: Scope, send: Send, request_id: str, response_started: bool
+    ) -> None:
+        """Log the traceback once; answer 500 in the envelope unless an answer already began."""
+        log.exception("request.failed", method=scope["method"], path=scope["path"])
+        if not response_started:
+            body = error_body(
+                "Something went wrong on our side. Quote the request id when reporting it.",
+                "internal_error",
+                request_id=request_id,
+            )
+            await _send_json(send, 500, body, request_id)
 
     def _too_large(self, request_id: str) -> dict[str, Any]:
         return error_body(

@@ -145,7 +145,8 @@ class Settings(BaseSettings):
             state = "a placeholder" if self.jwt_secret_key is not None else "missing"
             raise ConfigurationError(
                 f"JWT_SECRET_KEY is {state}: set it to at least {MIN_SECRET_LENGTH} random "
-                "characters (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                "characters (for example the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
         return load_or_create_secret(self.data_dir / "jwt_secret_key")
 

@@ -12,12 +12,6 @@ SMTP_PASSWORD = "p@ss:w/rd%"
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with running_smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def smtp_server_with_auth() -> Iterator[SmtpServer]:
     with running_smtp_server(credentials=(SMTP_USER, SMTP_PASSWORD)) as server:
         yield server

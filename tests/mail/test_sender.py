@@ -250,3 +250,13 @@ def test_create_mailer_picks_smtp_only_when_configured(
     smtp_url: str | None, expected: type[object]
 ) -> None:
     assert isinstance(create_mailer(smtp_url, MAIL_FROM, timeout=5), expected)
+
+
+async def test_log_mailer_outside_development_never_logs_the_text() -> None:
+    with capture_logs() as logs:
+        await LogMailer(include_text=False).send(
+            OutgoingMail(to="a@example.com", subject="Reset", text="token=SECRET")
+        )
+    assert logs
+    assert all("SECRET" not in str(entry) for entry in logs)
+    assert logs[0]["log_level"] == "warning"

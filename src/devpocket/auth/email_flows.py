@@ -50,7 +50,9 @@ def _send(db: AsyncSession, ctx: AppContext, mail: OutgoingMail) -> None:
     after_commit(db, dispatch)
 
 
-async def send_verification(db: AsyncSession, ctx: AppContext, user: User, *, now: datetime) -> None:
+async def send_verification(
+    db: AsyncSession, ctx: AppContext, user: User, *, now: datetime
+) -> None:
     lifetime = timedelta(hours=ctx.settings.email_verification_token_hours)
     token = await _new_token(db, user, VERIFY, lifetime, now)
     link = _link(ctx, "/api/v1/auth/verify-email", token)

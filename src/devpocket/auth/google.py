@@ -104,11 +104,11 @@ class GoogleTokenVerifier:
         now = self._clock()
         expired = now >= self._expires_at
         # An unknown key id may mean Google rotated keys before our cache expired.
-        rotated = (
+        maybe_rotated = (
             kid not in self._keys
             and now - self._last_fetch_at >= UNKNOWN_KEY_REFETCH_INTERVAL_SECONDS
         )
-        if expired or rotated:
+        if expired or maybe_rotated:
             await self._refresh(self._fetches)
         key = self._keys.get(kid)
         if key is None:
@@ -211,6 +211,7 @@ def _identity(claims: Mapping[str, Any]) -> GoogleIdentity:
 
     subject = text("sub")
     if subject is None:
+        log.info("google.token_rejected", reason="empty subject")
         raise _invalid_token()
     verified = claims.get("email_verified")
     return GoogleIdentity(

@@ -30,9 +30,7 @@ class PasswordHasher:
     burst of logins neither blocks the loop nor starves other thread users.
     """
 
-    def __init__(
-        self, *, time_cost: int, memory_kib: int, parallelism: int, workers: int
-    ) -> None:
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, workers: int) -> None:
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_kib,
@@ -75,7 +73,9 @@ def common_passwords() -> frozenset[str]:
     )
 
 
-def check_password_policy(password: str, *, username: str | None = None, email: str | None = None) -> None:
+def check_password_policy(
+    password: str, *, username: str | None = None, email: str | None = None
+) -> None:
     """Refuse passwords that are too short, too long, common, or the account's own name."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise InvalidInput(

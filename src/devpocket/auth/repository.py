@@ -52,14 +52,9 @@ async def get_refresh_token(db: AsyncSession, token_hash: str) -> RefreshToken |
     return await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
 
-async def get_current_refresh_token(db: AsyncSession, session_id: uuid.UUID) -> RefreshToken | None:
-    """The newest refresh token of a session (the one not yet rotated, if any)."""
-    return await db.scalar(
-        select(RefreshToken)
-        .where(RefreshToken.session_id == session_id)
-        .order_by(RefreshToken.created_at.desc(), RefreshToken.id.desc())
-        .limit(1)
-    )
+async def get_successor_token(db: AsyncSession, token_id: uuid.UUID) -> RefreshToken | None:
+    """The refresh token issued when ``token_id`` was rotated."""
+    return await db.scalar(select(RefreshToken).where(RefreshToken.parent_id == token_id))
 
 
 async def mark_refresh_token_rotated(db: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:

@@ -50,7 +50,9 @@ async def register(
     responses=error_responses(401, 403, 422, 429),
     summary="Sign in with an email or username and a password",
 )
-async def login(data: LoginRequest, db: DbSession, ctx: Ctx, client: Client) -> Envelope[AuthResult]:
+async def login(
+    data: LoginRequest, db: DbSession, ctx: Ctx, client: Client
+) -> Envelope[AuthResult]:
     return ok(await service.login(db, ctx, data, client), "Signed in.")
 
 

@@ -120,14 +120,24 @@ def _alias(*names: str) -> AliasChoices:
 
 
 class ProfileUpdateRequest(RequestModel):
-    first_name: str | None = Field(default=None, max_length=100, validation_alias=_alias("firstName", "first_name"))
-    last_name: str | None = Field(default=None, max_length=100, validation_alias=_alias("lastName", "last_name"))
+    first_name: str | None = Field(
+        default=None, max_length=100, validation_alias=_alias("firstName", "first_name")
+    )
+    last_name: str | None = Field(
+        default=None, max_length=100, validation_alias=_alias("lastName", "last_name")
+    )
     bio: str | None = Field(default=None, max_length=1000)
     company: str | None = Field(default=None, max_length=200)
     location: str | None = Field(default=None, max_length=200)
-    avatar_url: str | None = Field(default=None, max_length=2048, validation_alias=_alias("avatarUrl", "avatar_url"))
-    email_notifications: bool | None = Field(default=None, validation_alias=_alias("emailNotifications", "email_notifications"))
-    push_notifications: bool | None = Field(default=None, validation_alias=_alias("pushNotifications", "push_notifications"))
+    avatar_url: str | None = Field(
+        default=None, max_length=2048, validation_alias=_alias("avatarUrl", "avatar_url")
+    )
+    email_notifications: bool | None = Field(
+        default=None, validation_alias=_alias("emailNotifications", "email_notifications")
+    )
+    push_notifications: bool | None = Field(
+        default=None, validation_alias=_alias("pushNotifications", "push_notifications")
+    )
 
 
 class UserOut(BaseModel):
@@ -165,7 +175,7 @@ class UserOut(BaseModel):
             bio=user.bio,
             company=user.company,
             location=user.location,
-            subscription_tier=user.subscription_tier,  # type: ignore[arg-type]
+            subscription_tier=user.subscription_tier,
             is_in_trial=trial is not None and trial > datetime.now(UTC),
             trial_ends_at=trial,
             subscription_ends_at=user.subscription_ends_at,
@@ -183,5 +193,5 @@ class AuthResult(BaseModel):
     user: UserOut
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int = Field(description="Access token lifetime in seconds.")

@@ -26,7 +26,7 @@ from devpocket.auth.sessions import (
 )
 from devpocket.auth.tokens import AccessClaims, hash_opaque_token
 from devpocket.context import AppContext
-from devpocket.db.models import AuthSession, User
+from devpocket.db.models import AuthSession, RefreshToken, User
 from devpocket.errors import AppError, Conflict, InvalidInput, PermissionDenied, Unauthenticated
 
 
@@ -65,9 +65,13 @@ async def register(
         await db.flush()
     except IntegrityError:
         # A concurrent registration took the email or username between check and insert.
-        raise Conflict("This email or username is already registered.", code="account_exists") from None
+        raise Conflict(
+            "This email or username is already registered.", code="account_exists"
+        ) from None
     await email_flows.send_verification(db, ctx, user, now=now)
-    return await start_session(db, ctx, user, method="password", device=data, client=client, now=now)
+    return await start_session(
+        db, ctx, user, method="password", device=data, client=client, now=now
+    )
 
 
 async def login(
@@ -107,24 +111,24 @@ async def refresh(db: AsyncSession, ctx: AppContext, raw_token: str) -> AuthResu
     if token.expires_at <= now:
         raise Unauthenticated("The refresh token has expired.", code="refresh_token_expired")
     if not await repository.mark_refresh_token_rotated(db, token.id, now):
-        await _replayed(db, ctx, session, token.rotated_at or now, now)
+        await _replayed(db, ctx, session, token, now)
     session.last_refreshed_at = now
-    return await issue_tokens(db, ctx, user, session, now)
+    return await issue_tokens(db, ctx, user, session, now, parent=token)
 
 
 async def _replayed(
-    db: AsyncSession, ctx: AppContext, session: AuthSession, rotated_at: datetime, now: datetime
+    db: AsyncSession, ctx: AppContext, session: AuthSession, token: RefreshToken, now: datetime
 ) -> None:
     """An already-rotated token. A retry of a refresh whose answer was lost (the app retries)
-    is let through within the grace period, superseding the unused successor; anything else is
-    reuse of a stolen token, and the whole family ends."""
-    grace = ctx.settings.refresh_reuse_grace_seconds
-    current = await repository.get_current_refresh_token(db, session.id)
+    is let through within the grace period, superseding the successor nobody used; anything
+    else is reuse of a stolen token, and the whole family ends."""
+    await db.refresh(token)
+    rotated_at = token.rotated_at or now
+    successor = await repository.get_successor_token(db, token.id)
     if (
-        current is not None
-        and (now - rotated_at).total_seconds() <= grace
-        and current.created_at >= rotated_at
-        and await repository.mark_refresh_token_rotated(db, current.id, now)
+        successor is not None
+        and (now - rotated_at).total_seconds() <= ctx.settings.refresh_reuse_grace_seconds
+        and await repository.mark_refresh_token_rotated(db, successor.id, now)
     ):
         return
     await revoke_session(db, ctx, session, reason="refresh_reuse", now=now)
@@ -154,7 +158,9 @@ async def change_password(
     if not verification.ok:
         raise InvalidInput("The current password is incorrect.", code="password_incorrect")
     if data.new_password == data.current_password:
-        raise InvalidInput("The new password must differ from the current one.", code="password_unchanged")
+        raise InvalidInput(
+            "The new password must differ from the current one.", code="password_unchanged"
+        )
     check_password_policy(data.new_password, username=user.username, email=user.email)
     now = _now()
     user.password_hash = await ctx.passwords.hash(data.new_password)
@@ -174,7 +180,9 @@ async def google_sign_in(
         user = await _link_or_create_google_user(db, identity)
     if not user.is_active:
         raise PermissionDenied("This account is disabled.", code="account_disabled")
-    return await start_session(db, ctx, user, method="google", device=device, client=client, now=_now())
+    return await start_session(
+        db, ctx, user, method="google", device=device, client=client, now=_now()
+    )
 
 
 async def _link_or_create_google_user(db: AsyncSession, identity: GoogleIdentity) -> User:

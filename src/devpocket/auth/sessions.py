@@ -77,12 +77,19 @@ async def start_session(
 
 
 async def issue_tokens(
-    db: AsyncSession, ctx: AppContext, user: User, session: AuthSession, now: datetime
+    db: AsyncSession,
+    ctx: AppContext,
+    user: User,
+    session: AuthSession,
+    now: datetime,
+    *,
+    parent: RefreshToken | None = None,
 ) -> AuthResult:
     raw = new_opaque_token()
     db.add(
         RefreshToken(
             session_id=session.id,
+            parent_id=parent.id if parent else None,
             token_hash=hash_opaque_token(raw),
             created_at=now,
             expires_at=now + timedelta(days=ctx.settings.jwt_refresh_token_expire_days),

@@ -46,7 +46,10 @@ class Throttle:
         """Refuse before checking the password when this source has guessed too often."""
         if not self.enabled:
             return
-        checks = ((self._pair, ("login-pair", _digest(account), source)), (self._source, ("login-source", source)))
+        checks = (
+            (self._pair, ("login-pair", _digest(account), source)),
+            (self._source, ("login-source", source)),
+        )
         for item, ids in checks:
             if not await self.limiter.test(item, *ids):
                 raise RateLimited(

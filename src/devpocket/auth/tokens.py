@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 
 from devpocket.errors import Unauthenticated
-from devpocket.settings import Settings
+from devpocket.settings import ConfigurationError, Settings
 
 ACCESS_TYPE = "access"
 _LEEWAY_SECONDS = 10
@@ -39,9 +39,14 @@ class AccessTokenCodec:
             self._signing_key: Any = secret
             self._verifying_key: Any = secret
         else:
-            assert settings.jwt_private_key_file and settings.jwt_public_key_file  # noqa: S101 - checked at startup
-            self._signing_key = settings.jwt_private_key_file.read_text(encoding="utf-8")
-            self._verifying_key = settings.jwt_public_key_file.read_text(encoding="utf-8")
+            private, public = settings.jwt_private_key_file, settings.jwt_public_key_file
+            if private is None or public is None:
+                raise ConfigurationError(
+                    f"JWT_ALGORITHM={self._algorithm} needs JWT_PRIVATE_KEY_FILE and "
+                    "JWT_PUBLIC_KEY_FILE"
+                )
+            self._signing_key = private.read_text(encoding="utf-8")
+            self._verifying_key = public.read_text(encoding="utf-8")
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)

@@ -77,5 +77,5 @@ class Broker(Protocol):
     async def aclose(self) -> None: ...
 
 
-class BrokerUnavailable(Exception):  # noqa: N818 - named like the AppError tree (NotFound, …)
+class BrokerUnavailable(Exception):
     """The broker's backend did not answer."""

@@ -34,7 +34,9 @@ class MailDispatcher:
                     log.info("mail.sent", subject=mail.subject, attempt=attempt)
                     return
                 except MailDeliveryFailed as error:
-                    log.warning("mail.failed", subject=mail.subject, attempt=attempt, reason=str(error))
+                    log.warning(
+                        "mail.failed", subject=mail.subject, attempt=attempt, reason=str(error)
+                    )
                     if delay is None:
                         return
                     await anyio.sleep(delay)
@@ -43,8 +45,8 @@ class MailDispatcher:
             if self._pending == 0:
                 self._idle.set()
 
-    async def drain(self, timeout: float) -> bool:
-        """Wait for queued mail at shutdown; False when some was still in flight."""
-        with anyio.move_on_after(timeout):
+    async def drain(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for queued mail at shutdown; False when some is left."""
+        with anyio.move_on_after(grace):
             await self._idle.wait()
         return self._pending == 0

@@ -33,7 +33,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class MailDeliveryFailed(Exception):  # noqa: N818 - the name reads as the event it reports
+class MailDeliveryFailed(Exception):
     """The mail server could not be reached or refused the mail. Never carries credentials."""
 
 
@@ -167,16 +167,25 @@ class SmtpMailer:
 class LogMailer:
     """Writes each mail to the log instead of sending it, for development without SMTP.
 
-    The whole text is logged so that a developer can follow its links. Those links carry
-    sign-in and reset tokens, so production must configure ``SMTP_URL`` instead.
+    In development the whole text is logged so that a developer can follow its links. Those
+    links carry reset tokens, so elsewhere (``include_text=False``) only the fact is logged, as
+    a warning: configure ``SMTP_URL``.
     """
 
+    def __init__(self, *, include_text: bool = True) -> None:
+        self._include_text = include_text
+
     async def send(self, mail: OutgoingMail) -> None:
-        log.info("mail.logged", to=mail.to, subject=mail.subject, text=mail.text)
+        if self._include_text:
+            log.info("mail.logged", to=mail.to, subject=mail.subject, text=mail.text)
+        else:
+            log.warning("mail.not_sent", subject=mail.subject, reason="SMTP_URL is not set")
 
 
-def create_mailer(smtp_url: str | None, mail_from: str, timeout: float) -> Mailer:
+def create_mailer(
+    smtp_url: str | None, mail_from: str, timeout: float, *, log_text: bool = True
+) -> Mailer:
     """The SMTP mailer when a URL is configured, else the log-only one."""
     if smtp_url:
         return SmtpMailer(smtp_url, mail_from, timeout)
-    return LogMailer()
+    return LogMailer(include_text=log_text)

@@ -59,7 +59,9 @@ async def list_devices(auth: CurrentAuth, db: DbSession) -> Envelope[DeviceList]
 
 
 @router.post("/devices", summary="Name and describe the device of this session")
-async def register_device(data: DeviceUpdate, auth: CurrentAuth, db: DbSession) -> Envelope[DeviceOut]:
+async def register_device(
+    data: DeviceUpdate, auth: CurrentAuth, db: DbSession
+) -> Envelope[DeviceOut]:
     device_id = await service.update_current_device(db, auth.user, auth.session, data)
     devices = await service.list_devices(db, auth.user, auth.session)
     return ok(next(d for d in devices if d.id == device_id), "Device saved.")

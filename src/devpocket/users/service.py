@@ -82,7 +82,7 @@ async def list_devices(db: AsyncSession, user: User, current: AuthSession) -> li
             is_current=device.id == current.device_id,
             active_sessions=count,
         )
-        for device, count in rows.tuples()
+        for device, count in rows.all()
     ]
 
 
@@ -104,7 +104,9 @@ async def update_current_device(
     return device.id
 
 
-async def remove_device(db: AsyncSession, ctx: AppContext, user: User, device_id: uuid.UUID) -> None:
+async def remove_device(
+    db: AsyncSession, ctx: AppContext, user: User, device_id: uuid.UUID
+) -> None:
     """Sign the device out (all its sessions) and forget it."""
     device = await db.get(Device, device_id)
     if device is None or device.user_id != user.id:

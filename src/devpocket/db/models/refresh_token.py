@@ -19,6 +19,10 @@ class RefreshToken(Base):
         ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token this one replaced: a retried refresh may supersede only its direct successor.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("refresh_tokens.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]

@@ -1,0 +1,73 @@
+# DevPocket API: `make help` lists the targets.
+# Needs only Python >= 3.11 and make; everything else is installed into $(VENV).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Extra arguments for test and bench: make test ARGS='-k login', make bench ARGS=--quick
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install run serve test lint format typecheck check migrate openapi bench clean distclean
+
+help: ## list the targets
+	@echo 'Usage: make TARGET [ARGS=...] [PYTHON=python3.11]'
+	@echo
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z -]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The virtualenv is (re)built only when pyproject.toml is newer than the stamp. Progress goes to
+# stderr so that `make openapi > openapi.json` stays clean on a fresh clone.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "DevPocket needs Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)" >&2; $(PYTHON) -m venv $(VENV) >&2 \
+		|| { echo "python3 -m venv failed (on Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }; }
+	@echo "installing devpocket and its dev tools into $(VENV)" >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' >&2
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install devpocket with its dev tools (only when pyproject.toml changed)
+
+install: $(STAMP) ## same as venv
+
+run: $(STAMP) ## migrate, then serve on 127.0.0.1:8000 (HOST=, PORT=; SQLite in the data dir unless DATABASE_URL)
+	$(BIN)/devpocket migrate
+	$(BIN)/devpocket serve --host $(HOST) --port $(PORT)
+
+serve: run ## same as run
+
+test: $(STAMP) ## run the tests on SQLite, then on PostgreSQL + Redis when reachable (scripts/test)
+	scripts/test $(ARGS)
+
+lint: $(STAMP) ## check formatting and lint (ruff format --check, ruff check)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP) ## format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) ## type-check src and tests (mypy --strict, configured in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint typecheck test ## everything CI runs: lint, typecheck, test
+
+migrate: $(STAMP) ## apply pending database migrations (DATABASE_URL or SQLite in the data dir)
+	$(BIN)/devpocket migrate
+
+openapi: $(STAMP) ## print the OpenAPI schema to stdout (make -s openapi > openapi.json)
+	@$(BIN)/devpocket openapi
+
+bench: $(STAMP) ## benchmark with wrk on SQLite and on PostgreSQL + Redis (ARGS=--quick for a smoke run)
+	$(BIN)/python bench/run.py $(ARGS)
+
+clean: ## remove reports, caches and build output (keeps .venv)
+	rm -rf reports htmlcov build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf src/*.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf $(VENV)

@@ -1,0 +1,82 @@
+"""``POST /auth/google``: verified ID tokens sign in, create or link accounts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.conftest import SettingsFactory, serving
+from tests.helpers import data, error, register
+from tests.jwks import CLIENT_ID, JwksServer, google_claims
+
+GOOGLE = "/api/v1/auth/google"
+
+
+@pytest.fixture
+async def google_client(
+    settings_factory: SettingsFactory, jwks_server: JwksServer
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_factory(google_client_ids=[CLIENT_ID], google_jwks_url=jwks_server.url)
+    async with serving(settings) as (_, client):
+        yield client
+
+
+def _subject() -> str:
+    return str(uuid.uuid4().int)[:21]
+
+
+async def test_new_google_user_gets_a_verified_account(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer
+) -> None:
+    email = f"ada.{uuid.uuid4().hex[:6]}@example.test"
+    token = jwks_server.sign(google_claims(sub=_subject(), email=email))
+    body = data(await google_client.post(GOOGLE, json={"idToken": token, "accessToken": "x"}))
+    assert body["user"]["email"] == email
+    assert body["user"]["email_verified"] is True
+    assert body["user"]["first_name"] == "Ada"
+    assert body["user"]["username"].startswith("ada")
+    again = data(await google_client.post(GOOGLE, json={"idToken": token}))
+    assert again["user"]["id"] == body["user"]["id"]
+    me = await google_client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {again['access_token']}"}
+    )
+    assert data(me)["id"] == body["user"]["id"]
+
+
+async def test_existing_account_is_linked_by_verified_email(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer
+) -> None:
+    account = await register(google_client)
+    token = jwks_server.sign(google_claims(sub=_subject(), email=account.email))
+    body = data(await google_client.post(GOOGLE, json={"idToken": token}))
+    assert body["user"]["id"] == account.user_id
+    assert body["user"]["email_verified"] is True
+
+
+async def test_unverified_google_email_is_not_linked(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer
+) -> None:
+    account = await register(google_client)
+    token = jwks_server.sign(
+        google_claims(sub=_subject(), email=account.email, email_verified=False)
+    )
+    error(await google_client.post(GOOGLE, json={"idToken": token}), 400, "google_email_unverified")
+
+
+@pytest.mark.parametrize("claims", [{"aud": "someone-else"}, {"iss": "https://evil.example"}])
+async def test_invalid_google_token_is_401(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer, claims: dict[str, str]
+) -> None:
+    token = jwks_server.sign(google_claims(sub=_subject(), **claims))
+    error(await google_client.post(GOOGLE, json={"idToken": token}), 401, "google_token_invalid")
+
+
+async def test_google_sign_in_disabled_without_client_ids(client: httpx.AsyncClient) -> None:
+    error(await client.post(GOOGLE, json={"idToken": "x.y.z"}), 503, "google_sign_in_disabled")
+
+
+async def test_google_sign_in_needs_an_id_token(google_client: httpx.AsyncClient) -> None:
+    error(await google_client.post(GOOGLE, json={"accessToken": "x"}), 422, "validation_error")

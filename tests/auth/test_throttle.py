@@ -1,0 +1,78 @@
+"""Guessing is slowed per account and source, without locking the owner out."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import SettingsFactory, serving
+from tests.helpers import PASSWORD, data, error, register
+
+LOGIN = "/api/v1/auth/login"
+ATTACKER = {"X-Forwarded-For": "203.0.113.5"}
+OWNER = {"X-Forwarded-For": "198.51.100.7"}
+
+
+async def _fail(client: httpx.AsyncClient, email: str, headers: dict[str, str]) -> httpx.Response:
+    return await client.post(
+        LOGIN, json={"email": email, "password": "Wrong-pass-123"}, headers=headers
+    )
+
+
+async def test_guessing_one_account_is_throttled_for_that_source_only(
+    client: httpx.AsyncClient,
+) -> None:
+    victim = await register(client)
+    for _ in range(5):
+        error(await _fail(client, victim.email, ATTACKER), 401, "invalid_credentials")
+    throttled = await client.post(
+        LOGIN, json={"email": victim.email, "password": PASSWORD}, headers=ATTACKER
+    )
+    error(throttled, 429, "login_throttled")
+    assert int(throttled.headers["retry-after"]) > 0
+    # The owner, elsewhere, signs in; their existing session keeps working.
+    data(
+        await client.post(LOGIN, json={"email": victim.email, "password": PASSWORD}, headers=OWNER)
+    )
+    data(await client.get("/api/v1/auth/me", headers=victim.headers))
+
+
+async def test_one_source_guessing_many_accounts_is_limited(
+    settings_factory: SettingsFactory,
+) -> None:
+    async with serving(settings_factory(login_failures_per_source="3/hour")) as (_, client):
+        for n in range(3):
+            error(await _fail(client, f"someone{n}@example.com", ATTACKER), 401)
+        error(await _fail(client, "someone9@example.com", ATTACKER), 429, "login_throttled")
+        # Another source is unaffected.
+        error(await _fail(client, "someone9@example.com", OWNER), 401, "invalid_credentials")
+
+
+async def test_success_clears_the_failure_count(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    for _ in range(4):
+        error(await _fail(client, account.email, ATTACKER), 401)
+    data(
+        await client.post(
+            LOGIN, json={"email": account.email, "password": PASSWORD}, headers=ATTACKER
+        )
+    )
+    for _ in range(4):
+        error(await _fail(client, account.email, ATTACKER), 401, "invalid_credentials")
+
+
+async def test_spoofed_forwarded_for_from_untrusted_peer_is_ignored(
+    settings_factory: SettingsFactory,
+) -> None:
+    async with serving(settings_factory(trusted_proxies=[])) as (_, client):
+        account = await register(client)
+        for n in range(5):
+            error(await _fail(client, account.email, {"X-Forwarded-For": f"192.0.2.{n}"}), 401)
+        response = await _fail(client, account.email, {"X-Forwarded-For": "192.0.2.99"})
+        error(response, 429, "login_throttled")
+
+
+async def test_rate_limits_can_be_switched_off(settings_factory: SettingsFactory) -> None:
+    async with serving(settings_factory(rate_limit_enabled=False)) as (_, client):
+        account = await register(client)
+        for _ in range(8):
+            error(await _fail(client, account.email, ATTACKER), 401, "invalid_credentials")

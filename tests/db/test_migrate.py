@@ -1,0 +1,38 @@
+"""Migrations build the schema from empty, downgrade to nothing, and match the models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from devpocket.db import migrate
+from devpocket.db.base import Base
+from devpocket.db.engine import normalize_database_url
+from tests.conftest import IsolatedSettings
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_async_engine(normalize_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            names = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    return names - {"alembic_version"}
+
+
+async def test_upgrade_downgrade_upgrade_and_no_drift(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    settings = IsolatedSettings(database_url=empty_database_url, data_dir=tmp_path)
+    await anyio.to_thread.run_sync(migrate.upgrade, settings)
+    assert await _tables(empty_database_url) == set(Base.metadata.tables)
+    await anyio.to_thread.run_sync(migrate.check, settings)
+    await anyio.to_thread.run_sync(migrate.downgrade, settings, "base")
+    assert await _tables(empty_database_url) == set()
+    await anyio.to_thread.run_sync(migrate.upgrade, settings)
+    await anyio.to_thread.run_sync(migrate.check, settings)
+    assert await _tables(empty_database_url) == set(Base.metadata.tables)

@@ -1,0 +1,68 @@
+"""Small helpers for API tests: register users, read envelopes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+PASSWORD = "Tr0ub4dor&3-horse"
+
+
+@dataclass
+class Account:
+    email: str
+    username: str
+    password: str
+    access_token: str
+    refresh_token: str
+    user_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def data(response: httpx.Response, status: int = 200) -> Any:
+    """The envelope's `data`, after checking the status and the envelope."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is True, body
+    return body["data"]
+
+
+def error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The error envelope, after checking status, shape and (optionally) code."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["success"] is False
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    assert "errors" not in body
+    assert "detail" not in body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+async def register(
+    client: httpx.AsyncClient,
+    *,
+    username: str | None = None,
+    password: str = PASSWORD,
+    **extra: Any,
+) -> Account:
+    username = username or f"user_{uuid.uuid4().hex[:10]}"
+    email = f"{username}@example.com".lower()
+    payload = {"email": email, "username": username, "password": password, **extra}
+    body = data(await client.post("/api/v1/auth/register", json=payload), 201)
+    return Account(
+        email=email,
+        username=username,
+        password=password,
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+        user_id=body["user"]["id"],
+    )

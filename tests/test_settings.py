@@ -1,0 +1,81 @@
+"""Settings: names of existing deployments, secrets refused or generated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from devpocket.settings import ConfigurationError, Environment, Settings
+from tests.conftest import IsolatedSettings
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+@pytest.mark.parametrize("secret", [None, "changeme", "secret", "short-but-not-placeholder"])
+def test_outside_development_a_missing_or_placeholder_secret_refuses_to_start(
+    tmp_path: Path, environment: str, secret: str | None
+) -> None:
+    settings = IsolatedSettings(environment=environment, jwt_secret_key=secret, data_dir=tmp_path)
+    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY"):
+        settings.check_startup()
+
+
+def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
+    settings = IsolatedSettings(
+        environment="production", jwt_secret_key="k" * 48, data_dir=tmp_path
+    )
+    settings.check_startup()
+    assert settings.jwt_signing_secret() == "k" * 48
+
+
+def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:
+    first = IsolatedSettings(data_dir=tmp_path).jwt_signing_secret()
+    second = IsolatedSettings(data_dir=tmp_path).jwt_signing_secret()
+    assert first == second
+    assert len(first) >= 32
+    secret_file = tmp_path / "jwt_secret_key"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_asymmetric_algorithm_needs_key_files(tmp_path: Path) -> None:
+    settings = IsolatedSettings(jwt_algorithm="RS256", data_dir=tmp_path)
+    with pytest.raises(ConfigurationError, match="JWT_PRIVATE_KEY_FILE"):
+        settings.check_startup()
+
+
+def test_environment_names_of_existing_deployments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Reading the environment is the Settings class's job; this test checks the names it reads.
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("TESTING", "false")
+    monkeypatch.setenv("APP_DEBUG", "true")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/devpocket")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("JWT_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("JWT_ALGORITHM", "HS256")
+    monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "15")
+    monkeypatch.setenv("JWT_REFRESH_TOKEN_EXPIRE_DAYS", "7")
+    monkeypatch.setenv("OPENROUTER_API_BASE_URL", "http://127.0.0.1:9/api/v1")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("DEVPOCKET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GOOGLE_CLIENT_IDS", "a.apps, b.apps")
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "false")
+    settings = Settings()
+    assert settings.environment is Environment.PRODUCTION
+    assert settings.app_debug
+    assert settings.database_url == "postgresql://u:p@db:5432/devpocket"
+    assert settings.redis_url == SecretStr("redis://cache:6379/0")
+    assert settings.jwt_access_token_expire_minutes == 15
+    assert settings.jwt_refresh_token_expire_days == 7
+    assert settings.openrouter_api_base_url == "http://127.0.0.1:9/api/v1"
+    assert settings.log_level == "WARNING"
+    assert settings.data_dir == tmp_path
+    assert settings.google_client_ids == ["a.apps", "b.apps"]
+    assert settings.rate_limit_enabled is False
+
+
+def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = IsolatedSettings(data_dir=tmp_path)
+    assert settings.effective_database_url == f"sqlite:///{tmp_path}/devpocket.sqlite3"
