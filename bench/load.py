@@ -89,7 +89,9 @@ class Running:
     def wait(self) -> Result:
         output, _ = self._process.communicate()
         if self._process.returncode != 0:
-            raise LoadError(f"wrk failed for {self.load.name} (exit {self._process.returncode}):\n{output}")
+            raise LoadError(
+                f"wrk failed for {self.load.name} (exit {self._process.returncode}):\n{output}"
+            )
         return parse(self.load, output)
 
 

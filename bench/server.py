@@ -44,7 +44,9 @@ def free_port() -> int:
 def reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2).close()
+        socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ).close()
     except OSError:
         return False
     return True
@@ -67,7 +69,9 @@ class Server:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise ServerError(f"{self.name} exited with {self.process.returncode}{log_tail(self.log_path)}")
+            raise ServerError(
+                f"{self.name} exited with {self.process.returncode}{log_tail(self.log_path)}"
+            )
 
     def stop(self) -> int | None:
         """Ask for a graceful shutdown (SIGINT, as Ctrl-C), then kill; returns the exit code."""
@@ -89,7 +93,9 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 
 @contextlib.contextmanager
-def serving(name: str, argv: list[str], env: dict[str, str], log_path: Path, probe: str) -> Iterator[Server]:
+def serving(
+    name: str, argv: list[str], env: dict[str, str], log_path: Path, probe: str
+) -> Iterator[Server]:
     """Start a server process, wait until ``probe`` answers 200, stop it afterwards."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -10,12 +10,15 @@ from devpocket.mail.sender import MailDeliveryFailed, Mailer, OutgoingMail
 
 log = structlog.get_logger(__name__)
 
-_BACKOFF_SECONDS = (1.0, 5.0)
+BACKOFF_SECONDS = (1.0, 5.0)
 
 
 class MailDispatcher:
-    def __init__(self, mailer: Mailer, tasks: TaskGroup) -> None:
+    def __init__(
+        self, mailer: Mailer, tasks: TaskGroup, *, backoff: tuple[float, ...] = BACKOFF_SECONDS
+    ) -> None:
         self._mailer = mailer
+        self._backoff = backoff
         self._tasks = tasks
         self._pending = 0
         self._idle = anyio.Event()
@@ -28,7 +31,7 @@ class MailDispatcher:
 
     async def _deliver(self, mail: OutgoingMail) -> None:
         try:
-            for attempt, delay in enumerate((*_BACKOFF_SECONDS, None), start=1):
+            for attempt, delay in enumerate((*self._backoff, None), start=1):
                 try:
                     await self._mailer.send(mail)
                     log.info("mail.sent", subject=mail.subject, attempt=attempt)
