@@ -98,6 +98,15 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nothing takes it), not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        yield port
+
+
+@pytest.fixture
 def unique() -> str:
     """A short unique token for names and emails."""
     return uuid.uuid4().hex[:10]

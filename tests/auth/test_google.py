@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -57,15 +56,6 @@ def make_verifier(
 @pytest.fixture
 def verifier(make_verifier: Callable[..., GoogleTokenVerifier]) -> GoogleTokenVerifier:
     return make_verifier()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound (so nothing takes it), not listening."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        yield port
 
 
 async def _assert_rejected(verifier: GoogleTokenVerifier, token: str) -> None:

@@ -76,3 +76,16 @@ async def test_rate_limits_can_be_switched_off(settings_factory: SettingsFactory
         account = await register(client)
         for _ in range(8):
             error(await _fail(client, account.email, ATTACKER), 401, "invalid_credentials")
+
+
+async def test_sign_in_keeps_working_when_the_shared_store_is_down(
+    settings_factory: SettingsFactory, closed_port: int
+) -> None:
+    """The throttle fails open, and sign-out still commits when Redis cannot be told."""
+    settings = settings_factory(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    async with serving(settings) as (_, client):
+        account = await register(client)
+        data(await client.post(LOGIN, json={"email": account.email, "password": PASSWORD}))
+        error(await _fail(client, account.email, ATTACKER), 401, "invalid_credentials")
+        data(await client.post("/api/v1/auth/logout", headers=account.headers))
+        error(await client.get("/api/v1/auth/me", headers=account.headers), 401)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import data, error
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.mark.parametrize("path", ["/health", "/api/v1/health", "/health/ready"])

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from urllib.parse import quote
 
@@ -40,15 +39,6 @@ def _text_part(message: EmailMessage) -> str:
 def _authenticated_url(server: SmtpServer, password: str) -> str:
     user = quote(SMTP_USER, safe="")
     return f"smtp://{user}:{quote(password, safe='')}@{server.host}:{server.port}"
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound (so nothing takes it), not listening."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        yield port
 
 
 @pytest.fixture

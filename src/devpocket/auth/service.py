@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -220,8 +221,6 @@ async def _link_or_create_google_user(db: AsyncSession, identity: GoogleIdentity
 
 
 async def _free_username(db: AsyncSession, wanted: str) -> str:
-    import secrets
-
     base = "".join(c for c in wanted if c.isascii() and (c.isalnum() or c == "_"))[:24] or "user"
     base = base if len(base) >= 3 else f"{base}_user"
     candidate = base

@@ -6,16 +6,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth import repository
 from devpocket.auth.schemas import AuthResult, DeviceInfo, UserOut
 from devpocket.auth.tokens import hash_opaque_token, new_opaque_token
+from devpocket.broker import BrokerUnavailable
 from devpocket.context import AppContext
 from devpocket.db.hooks import after_commit
 from devpocket.db.models import AuthSession, Device, RefreshToken, User
 
 REVOKED_CHANNEL = "auth.session_revoked"
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +114,13 @@ def announce_revoked(db: AsyncSession, ctx: AppContext, session_ids: list[uuid.U
         return
 
     async def publish() -> None:
-        for session_id in session_ids:
-            await ctx.broker.publish(REVOKED_CHANNEL, str(session_id).encode())
+        try:
+            for session_id in session_ids:
+                await ctx.broker.publish(REVOKED_CHANNEL, str(session_id).encode())
+        except BrokerUnavailable:
+            # The revocation is committed and every request checks it; only the nudge to open
+            # connections is lost, and those re-check their session on their own schedule.
+            log.warning("auth.revocation_notice_failed", sessions=len(session_ids))
 
     after_commit(db, publish)
 

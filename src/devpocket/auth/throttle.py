@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import time
 
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
 
 from devpocket.broker import Broker
 from devpocket.errors import RateLimited
 from devpocket.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def _digest(value: str) -> str:
@@ -51,7 +55,7 @@ class Throttle:
             (self._source, ("login-source", source)),
         )
         for item, ids in checks:
-            if not await self.limiter.test(item, *ids):
+            if await self._exhausted(item, *ids):
                 raise RateLimited(
                     "Too many failed sign-in attempts. Try again later.",
                     retry_after=await self._retry_after(item, *ids),
@@ -59,23 +63,42 @@ class Throttle:
                 )
 
     async def record_login_failure(self, account: str, source: str) -> None:
-        if not self.enabled:
-            return
-        await self.limiter.hit(self._pair, "login-pair", _digest(account), source)
-        await self.limiter.hit(self._source, "login-source", source)
+        if self.enabled:
+            await self._hit(self._pair, "login-pair", _digest(account), source)
+            await self._hit(self._source, "login-source", source)
 
     async def clear_login_failures(self, account: str, source: str) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        try:
             await self.limiter.clear(self._pair, "login-pair", _digest(account), source)
+        except StorageError:
+            log.warning("throttle.storage_unavailable", action="clear")
 
     async def hit_mail(self, address: str) -> None:
         """Count a mail request to an address; refuse past the limit (mail bombing)."""
         if not self.enabled:
             return
         ids = ("mail", _digest(address.lower()))
-        if not await self.limiter.hit(self._mail, *ids):
+        if not await self._hit(self._mail, *ids):
             raise RateLimited(
                 "Too many emails requested for this address. Try again later.",
                 retry_after=await self._retry_after(self._mail, *ids),
                 code="mail_throttled",
             )
+
+    # The throttle fails open: when the shared store is down, sign-in keeps working (logged),
+    # rather than every user being locked out by an outage.
+    async def _exhausted(self, item: RateLimitItem, *ids: str) -> bool:
+        try:
+            return not await self.limiter.test(item, *ids)
+        except StorageError:
+            log.warning("throttle.storage_unavailable", action="test")
+            return False
+
+    async def _hit(self, item: RateLimitItem, *ids: str) -> bool:
+        try:
+            return await self.limiter.hit(item, *ids)
+        except StorageError:
+            log.warning("throttle.storage_unavailable", action="hit")
+            return True

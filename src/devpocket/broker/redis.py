@@ -214,6 +214,7 @@ class RedisBroker:
             self._limits = RedisStorage(
                 "async+" + self._url,
                 implementation="redispy",
+                wrap_exceptions=True,
                 key_prefix=self._prefix + "limits",
                 # Documented by limits but missing from its annotation; sharing the pool keeps
                 # one set of connections, timeouts and one place that closes them.
