@@ -42,8 +42,10 @@ class Check:
 
     def describe(self) -> str:
         if self.unit == "x bare":
-            return f"{self.op}{self.target:.0%} of bare"
-        return f"{self.what} {self.op} {self.target:g} {self.unit}"
+            return f">= {self.target:.0%} of bare"
+        if self.what == "p99":
+            return f"p99 < {self.target:g} ms"
+        return f">= {self.target:g} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "target_text": self.describe(), "passed": self.passed}
@@ -73,7 +75,7 @@ def evaluate(backend: BackendReport, bare: Result) -> list[Check]:
     runs = backend.runs
     me, during = runs["auth_me"], runs["auth_me_during_logins"]
     return [
-        Check("auth_me", "req/s", me.rps, ">=", AUTH_ME_RPS[backend.name], "req/s"),
+        Check("auth_me", "rate", me.rps, ">=", AUTH_ME_RPS[backend.name], "req/s"),
         Check("auth_me", "p99", me.latency_ms["p99"], "<", AUTH_ME_P99_MS, "ms"),
         Check(
             "health_live", "vs bare", ratio(runs["health_live"], bare), ">=", LIVE_VS_BARE, "x bare"
@@ -86,7 +88,7 @@ def evaluate(backend: BackendReport, bare: Result) -> list[Check]:
             READY_VS_BARE,
             "x bare",
         ),
-        Check("auth_login", "logins/s", runs["auth_login"].rps, ">=", LOGINS_PER_S, "/s"),
+        Check("auth_login", "rate", runs["auth_login"].rps, ">=", LOGINS_PER_S, "logins/s"),
         Check(
             "auth_me_during_logins",
             "p99",
@@ -112,7 +114,7 @@ def _row(backend: str, result: Result, bare: Result, checks: list[Check]) -> lis
         f"{result.rps:,.0f}",
         f"{result.latency_ms['p50']:.2f}",
         f"{result.latency_ms['p99']:.2f}",
-        f"{ratio(result, bare):.0%}",
+        f"{ratio(result, bare):.0%}" if result.connections == bare.connections else "",
         "; ".join(check.describe() for check in mine),
         verdict,
     ]
@@ -152,7 +154,8 @@ def memory_line(backend: BackendReport) -> str:
         f"{backend.name} RSS: {m['after_start_kib'] / 1024:.1f} MiB after start, "
         f"{warm['rss_kib'] / 1024:.1f} MiB after {warm['requests']:,} requests, "
         f"{total['rss_kib'] / 1024:.1f} MiB after {total['requests']:,} "
-        f"(growth after warm-up {m['growth_after_warmup_kib'] / 1024:+.1f} MiB); "
+        f"(growth after warm-up {m['growth_after_warmup_kib'] / 1024:+.1f} MiB), "
+        f"{m['after_all_runs_kib'] / 1024:.1f} MiB after all runs (logins included); "
         f"server log {backend.server_log.get('lines', 0):,} lines, "
         f"{backend.server_log.get('error_lines', 0)} at error level"
     )

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     default = 2 if args.quick else 10
     duration = int(os.environ.get("BENCH_DURATION") or default)
     if args.quick:
-        return Plan(max(1, duration), 1_000, 10_000, quick=True)
+        return Plan(max(1, duration), 500, 2_000, quick=True)
     return Plan(max(1, duration), 10_000, 100_000, quick=False)
 
 
@@ -79,9 +80,7 @@ def register(base_url: str) -> Account:
     return Account(email, password, token)
 
 
-def memory_profile(
-    srv: server.Server, me: load.Load, plan: Plan, wrk: str
-) -> tuple[dict[str, Any], int]:
+def memory_profile(srv: server.Server, me: load.Load, plan: Plan, wrk: str) -> dict[str, Any]:
     """RSS after warm-up and after the whole series of /auth/me requests (wrk in chunks)."""
     sent, failed, rate = 0, 0, 0.0
     marks: dict[str, dict[str, int]] = {}
@@ -91,14 +90,12 @@ def memory_profile(
     ):
         while sent < target:
             seconds = (target - sent) / rate * 1.05 if rate else 1.0
-            result = load.run(
-                replace(me, name="memory", duration_s=min(10, max(1, round(seconds)))), wrk
-            )
+            result = load.run(replace(me, duration_s=min(10, max(1, round(seconds)))), wrk)
             sent, failed, rate = sent + result.requests, failed + result.failed_requests, result.rps
             srv.check_alive()
         marks[mark] = {"requests": sent, "rss_kib": srv.rss_kib()}
     growth = marks["after_total"]["rss_kib"] - marks["after_warmup"]["rss_kib"]
-    return {**marks, "growth_after_warmup_kib": growth, "failed_requests": failed}, failed
+    return {**marks, "growth_after_warmup_kib": growth, "failed_requests": failed}
 
 
 def run_loads(srv: server.Server, account: Account, plan: Plan, wrk: str) -> dict[str, load.Result]:
@@ -129,13 +126,13 @@ def run_loads(srv: server.Server, account: Account, plan: Plan, wrk: str) -> dic
 def summarize_log(path: Path, keep: Path) -> dict[str, Any]:
     """Count what the server logged; keep the last lines next to the report."""
     lines = errors = 0
-    tail: list[str] = []
+    tail: deque[str] = deque(maxlen=200)
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             lines += 1
             if '"level": "error"' in line or '"level": "critical"' in line:
                 errors += 1
-            tail = [*tail[-199:], line]
+            tail.append(line)
     keep.write_text("".join(tail), encoding="utf-8")
     return {"lines": lines, "bytes": path.stat().st_size, "error_lines": errors, "tail": str(keep)}
 
@@ -149,16 +146,9 @@ def bench_devpocket(
     with server.serving(name, server.devpocket_command(), env, log_path, "/health/live") as srv:
         after_start = srv.rss_kib()
         account = register(srv.base_url)
-        me = load.Load(
-            "auth_me",
-            srv.base_url + "/api/v1/auth/me",
-            16,
-            2,
-            plan.duration_s,
-            headers={"Authorization": f"Bearer {account.token}"},
-        )
-        memory, _ = memory_profile(srv, me, plan, wrk)
-        result.memory = {"after_start_kib": after_start, **memory}
+        bearer = {"Authorization": f"Bearer {account.token}"}
+        me = load.Load("memory", srv.base_url + "/api/v1/auth/me", 16, headers=bearer)
+        result.memory = {"after_start_kib": after_start, **memory_profile(srv, me, plan, wrk)}
         result.runs = run_loads(srv, account, plan, wrk)
         result.memory["after_all_runs_kib"] = srv.rss_kib()
     result.server_log = summarize_log(log_path, ROOT / "reports" / f"bench-server-{name}.log")
@@ -196,19 +186,18 @@ def bench_bare(plan: Plan, wrk: str, work: Path) -> load.Result:
 
 
 def problems_of(bare: load.Result | None, backends: list[report.BackendReport]) -> list[str]:
+    """Failed requests anywhere: socket errors, timeouts, non-2xx answers."""
+    labelled = [("baseline", bare)] if bare else []
     problems = []
-    results = [bare] if bare else []
     for backend in backends:
-        results += list(backend.runs.values())
-        if backend.memory.get("failed_requests"):
-            problems.append(
-                f"{backend.name}: {backend.memory['failed_requests']} failed requests in the memory run"
-            )
-    for result in results:
-        if result.failed_requests:
-            problems.append(
-                f"{result.name}: {result.failed_requests} failed requests {result.errors}"
-            )
+        labelled += [(backend.name, result) for result in backend.runs.values()]
+        if failed := backend.memory.get("failed_requests"):
+            problems.append(f"{backend.name} memory: {failed} failed requests")
+    problems += [
+        f"{name} {result.name}: {result.failed_requests} failed requests {result.errors}"
+        for name, result in labelled
+        if result.failed_requests
+    ]
     return problems
 
 
@@ -292,9 +281,8 @@ def finish(
     )
     if bare:
         print("\n" + report.table(bare, backends))
-    print(
-        f"\ntargets met: {sum(c.passed for c in checks)}/{len(checks)} (a missed target does not fail the run)"
-    )
+    met = sum(check.passed for check in checks)
+    print(f"\ntargets met: {met}/{len(checks)} (a missed target does not fail the run)")
     print(f"report: {output}")
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)

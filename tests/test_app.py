@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from tests.helpers import data, error
 
@@ -67,7 +68,7 @@ async def test_request_id_is_taken_from_the_client_and_returned(client: httpx.As
 
 
 async def test_unexpected_failure_is_a_500_with_request_id_logged_once(
-    app_client: tuple[FastAPI, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+    app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = app_client
 
@@ -75,12 +76,14 @@ async def test_unexpected_failure_is_a_500_with_request_id_logged_once(
         raise RuntimeError("boom")
 
     app.add_api_route("/explode", explode)
-    response = await client.get("/explode", headers={"X-Request-ID": "abc-1"})
+    with capture_logs() as logs:
+        response = await client.get("/explode", headers={"X-Request-ID": "abc-1"})
     body = error(response, 500, "internal_error")
     assert body["request_id"] == "abc-1"
     assert "boom" not in body["message"]
-    tracebacks = [r for r in caplog.records if r.exc_info]
+    tracebacks = [entry for entry in logs if entry.get("exc_info")]
     assert len(tracebacks) == 1
+    assert tracebacks[0]["event"] == "request.failed"
 
 
 async def test_openapi_has_stable_operation_ids(client: httpx.AsyncClient) -> None:

@@ -70,7 +70,9 @@ class Settings(BaseSettings):
         validation_alias="DEVPOCKET_DATA_DIR",
     )
     database_url: str | None = None
-    database_pool_size: int = Field(default=10, ge=1)
+    # Connections kept open per process. Requests beyond it open overflow connections that are
+    # closed on return (costly churn), so size it to the concurrency one process serves.
+    database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     database_pool_timeout: float = Field(default=10.0, gt=0)
     database_pool_recycle: int = Field(default=1800, ge=0)

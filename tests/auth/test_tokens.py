@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -99,3 +100,22 @@ async def test_access_token_carries_the_required_claims(client: httpx.AsyncClien
     assert claims["sub"] == account.user_id
     assert claims["typ"] == "access"
     assert claims["exp"] - claims["iat"] == 30 * 60
+
+
+def test_remembered_token_still_expires(settings_factory: SettingsFactory) -> None:
+    now = [time.time()]
+    codec = AccessTokenCodec(settings_factory(), clock=lambda: now[0])
+    token = codec.issue(uuid.uuid4(), uuid.uuid4())
+    assert codec.verify(token).token_id  # verified and remembered
+    assert codec.verify(token).token_id  # from memory
+    now[0] = codec.verify(token).expires_at.timestamp() + 11
+    with pytest.raises(Unauthenticated) as raised:
+        codec.verify(token)
+    assert raised.value.code == "token_expired"
+
+
+def test_remembered_tokens_are_bounded(settings_factory: SettingsFactory) -> None:
+    codec = AccessTokenCodec(settings_factory())
+    for _ in range(5000):
+        codec.verify(codec.issue(uuid.uuid4(), uuid.uuid4()))
+    assert len(codec._verified) == 4096

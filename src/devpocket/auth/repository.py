@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.db.models import ActionToken, AuthSession, RefreshToken, User
@@ -34,17 +34,20 @@ async def get_user_by_google_subject(db: AsyncSession, subject: str) -> User | N
     return await db.scalar(select(User).where(User.google_subject == subject))
 
 
+# Built once: this runs on every authenticated request.
+_USER_WITH_SESSION = (
+    select(User, AuthSession)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(User.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
+)
+
+
 async def get_user_with_session(
     db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[User, AuthSession] | None:
     """The user and the login session of an access token, in one round trip."""
-    row = (
-        await db.execute(
-            select(User, AuthSession)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(User.id == user_id, AuthSession.id == session_id)
-        )
-    ).first()
+    params = {"user_id": user_id, "session_id": session_id}
+    row = (await db.execute(_USER_WITH_SESSION, params)).first()
     return None if row is None else (row[0], row[1])
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from devpocket.settings import ConfigurationError, Settings
 
 ACCESS_TYPE = "access"
 _LEEWAY_SECONDS = 10
+_VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +32,13 @@ class AccessClaims:
 class AccessTokenCodec:
     """Issues and verifies access tokens against an allowlist of one algorithm."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._algorithm = settings.jwt_algorithm
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.lifetime = timedelta(minutes=settings.jwt_access_token_expire_minutes)
+        self._verified: dict[str, AccessClaims] = {}
         if self._algorithm.startswith("HS"):
             secret = settings.jwt_signing_secret()
             self._signing_key: Any = secret
@@ -64,6 +69,25 @@ class AccessTokenCodec:
         return jwt.encode(claims, self._signing_key, algorithm=self._algorithm)
 
     def verify(self, token: str) -> AccessClaims:
+        """Check signature, algorithm, audience, issuer, type and times.
+
+        A token that verified once is remembered (bounded): clients send the same token on every
+        request, and signature checking is a large share of a cheap request's cost. Only the
+        expiry can change a remembered verdict, so it is checked again on each hit.
+        """
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if self._clock() > remembered.expires_at.timestamp() + _LEEWAY_SECONDS:
+                del self._verified[token]
+                raise Unauthenticated("The access token has expired.", code="token_expired")
+            return remembered
+        claims = self._decode(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,
