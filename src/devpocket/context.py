@@ -13,6 +13,7 @@ from anyio.abc import TaskGroup
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from devpocket import __version__
+from devpocket.auth.cache import AuthCache
 from devpocket.auth.google import GoogleTokenVerifier
 from devpocket.auth.passwords import PasswordHasher
 from devpocket.auth.throttle import Throttle
@@ -33,6 +34,7 @@ class AppContext:
     broker: Broker
     http: httpx.AsyncClient
     access_tokens: AccessTokenCodec
+    auth_cache: AuthCache
     passwords: PasswordHasher
     google: GoogleTokenVerifier
     mail: MailDispatcher
@@ -62,6 +64,7 @@ async def build_context(
                 broker=broker,
                 http=http,
                 access_tokens=AccessTokenCodec(settings),
+                auth_cache=AuthCache(broker, seconds=settings.auth_cache_seconds),
                 passwords=PasswordHasher(
                     time_cost=settings.password_hash_time_cost,
                     memory_kib=settings.password_hash_memory_kib,

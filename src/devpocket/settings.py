@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "devpocket"
     jwt_audience: str = "devpocket-api"
     refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
+    # How long a worker may reuse a session check it made (see devpocket/auth/cache.py); changes
+    # through the API are seen at once regardless. 0 checks the database on every request.
+    auth_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)

@@ -1,15 +1,19 @@
-"""``CurrentUser`` and friends: who is calling, from the bearer access token."""
+"""``CurrentAuth`` and ``CurrentUser``: who is calling, from the bearer access token."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth import repository
+from devpocket.auth.schemas import UserOut
 from devpocket.auth.tokens import AccessClaims
+from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, User
 from devpocket.db.session import DbSession
 from devpocket.deps import Ctx
@@ -24,15 +28,26 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
-    user: User
-    session: AuthSession
+    """A live session of an active user, checked on this request."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    device_id: uuid.UUID | None
     claims: AccessClaims
+    profile: UserOut
 
 
-async def _authenticate(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authenticated:
-    if credentials is None:
-        raise Unauthenticated("Sign in to continue.", code="not_authenticated")
-    claims = ctx.access_tokens.verify(credentials.credentials)
+async def _check(db: AsyncSession, ctx: AppContext, claims: AccessClaims) -> Authenticated:
+    remembered = await ctx.auth_cache.lookup(claims.session_id, claims.user_id)
+    if remembered is not None:
+        return Authenticated(
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            device_id=remembered.device_id,
+            claims=claims,
+            profile=remembered.profile,
+        )
+    stamp = await ctx.auth_cache.stamp(claims.user_id)  # before the database: see auth/cache.py
     found = await repository.get_user_with_session(db, claims.user_id, claims.session_id)
     if found is None:
         raise Unauthenticated("This session is no longer valid.", code="session_revoked")
@@ -41,17 +56,48 @@ async def _authenticate(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authent
         raise Unauthenticated("This session has been signed out.", code="session_revoked")
     if not user.is_active:
         raise Unauthenticated("This account is disabled.", code="account_disabled")
-    return Authenticated(user=user, session=session, claims=claims)
+    profile = UserOut.of(user)
+    if stamp is not None:
+        ctx.auth_cache.remember(
+            session.id, user_id=user.id, device_id=session.device_id, profile=profile, stamp=stamp
+        )
+    return Authenticated(
+        user_id=user.id,
+        session_id=session.id,
+        device_id=session.device_id,
+        claims=claims,
+        profile=profile,
+    )
+
+
+async def _authenticate(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authenticated:
+    if credentials is None:
+        raise Unauthenticated("Sign in to continue.", code="not_authenticated")
+    return await _check(db, ctx, ctx.access_tokens.verify(credentials.credentials))
 
 
 CurrentAuth = Annotated[Authenticated, Depends(_authenticate)]
 
 
-async def _current_user(auth: CurrentAuth) -> User:
-    return auth.user
+async def _current_user(auth: CurrentAuth, db: DbSession) -> User:
+    """The user row, for endpoints that change it (already in the session after a check)."""
+    user = await db.get(User, auth.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("This session is no longer valid.", code="session_revoked")
+    return user
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+async def _current_session(auth: CurrentAuth, db: DbSession) -> AuthSession:
+    session = await db.get(AuthSession, auth.session_id)
+    if session is None or session.revoked_at is not None:
+        raise Unauthenticated("This session has been signed out.", code="session_revoked")
+    return session
+
+
+CurrentSession = Annotated[AuthSession, Depends(_current_session)]
 
 
 async def _optional_auth(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authenticated | None:

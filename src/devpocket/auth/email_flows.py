@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth import repository
 from devpocket.auth.passwords import check_password_policy
-from devpocket.auth.sessions import revoke_user_sessions
+from devpocket.auth.sessions import auth_changed, revoke_user_sessions
 from devpocket.auth.tokens import hash_opaque_token, new_opaque_token
 from devpocket.context import AppContext
 from devpocket.db.hooks import after_commit
@@ -85,7 +85,7 @@ async def resend_verification(
     await send_verification(db, ctx, user, now=datetime.now(UTC))
 
 
-async def verify_email(db: AsyncSession, raw_token: str) -> User:
+async def verify_email(db: AsyncSession, ctx: AppContext, raw_token: str) -> User:
     now = datetime.now(UTC)
     token = await repository.get_action_token(db, hash_opaque_token(raw_token), VERIFY)
     user = await repository.get_user(db, token.user_id) if token else None
@@ -98,7 +98,9 @@ async def verify_email(db: AsyncSession, raw_token: str) -> User:
             "This verification link has already been used.", code="verification_token_invalid"
         )
     token.used_at = token.used_at or now
-    user.email_verified = True
+    if not user.email_verified:
+        user.email_verified = True
+        auth_changed(db, ctx, user.id)
     return user
 
 

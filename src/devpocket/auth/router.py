@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from devpocket.auth import email_flows, service
+from devpocket.auth import email_flows, repository, service
 from devpocket.auth.deps import CurrentAuth, CurrentUser, OptionalAuth
 from devpocket.auth.schemas import (
     AuthResult,
@@ -75,7 +75,7 @@ async def logout(
     """With a valid bearer, ends its session. Without one, a `refresh_token` in the body names
     the session to end (an app whose access token expired can still sign out)."""
     if auth is not None:
-        await service.logout(db, ctx, auth.session)
+        await service.logout(db, ctx, auth.session_id)
     elif data is not None and data.refresh_token:
         await service.logout_by_refresh_token(db, ctx, data.refresh_token)
     else:
@@ -84,15 +84,17 @@ async def logout(
 
 
 @router.get("/me", responses=_AUTH, summary="The signed-in user")
-async def me(user: CurrentUser) -> Envelope[UserOut]:
-    return ok(UserOut.of(user))
+async def me(auth: CurrentAuth) -> Envelope[UserOut]:
+    return ok(auth.profile)
 
 
 @router.put("/profile", responses=_AUTH, summary="Update the signed-in user's profile")
 async def update_profile(
-    data: ProfileUpdateRequest, user: CurrentUser, db: DbSession
+    data: ProfileUpdateRequest, user: CurrentUser, db: DbSession, ctx: Ctx
 ) -> Envelope[UserOut]:
-    return ok(UserOut.of(await users_service.update_profile(db, user, data)), "Profile updated.")
+    return ok(
+        UserOut.of(await users_service.update_profile(db, ctx, user, data)), "Profile updated."
+    )
 
 
 @router.post(
@@ -101,9 +103,9 @@ async def update_profile(
     summary="Change the password; other sessions are signed out",
 )
 async def change_password(
-    data: ChangePasswordRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx
+    data: ChangePasswordRequest, auth: CurrentAuth, user: CurrentUser, db: DbSession, ctx: Ctx
 ) -> Envelope[None]:
-    await service.change_password(db, ctx, auth.user, auth.claims, data)
+    await service.change_password(db, ctx, user, auth.session_id, data)
     return ok(None, "Password changed. Other devices have been signed out.")
 
 
@@ -133,9 +135,11 @@ async def reset_password(data: ResetPasswordRequest, db: DbSession, ctx: Ctx) ->
     summary="Confirm an email address with the mailed token",
 )
 async def verify_email(
-    db: DbSession, token: Annotated[str, Query(min_length=1, max_length=512)]
+    db: DbSession, ctx: Ctx, token: Annotated[str, Query(min_length=1, max_length=512)]
 ) -> Envelope[UserOut]:
-    return ok(UserOut.of(await email_flows.verify_email(db, token)), "Email address confirmed.")
+    return ok(
+        UserOut.of(await email_flows.verify_email(db, ctx, token)), "Email address confirmed."
+    )
 
 
 @router.post(
@@ -150,7 +154,8 @@ async def resend_verification(
     data: Annotated[ResendVerificationRequest | None, Body()] = None,
 ) -> Envelope[None]:
     email = str(data.email).lower() if data and data.email else None
-    await email_flows.resend_verification(db, ctx, auth.user if auth else None, email)
+    user = await repository.get_user(db, auth.user_id) if auth else None
+    await email_flows.resend_verification(db, ctx, user, email)
     return ok(None, "If the address needs confirming, a new link is on its way.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +21,13 @@ from devpocket.auth.schemas import (
 )
 from devpocket.auth.sessions import (
     ClientInfo,
+    auth_changed,
     issue_tokens,
     revoke_session,
     revoke_user_sessions,
     start_session,
 )
-from devpocket.auth.tokens import AccessClaims, hash_opaque_token
+from devpocket.auth.tokens import hash_opaque_token
 from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, RefreshToken, User
 from devpocket.errors import AppError, Conflict, InvalidInput, PermissionDenied, Unauthenticated
@@ -139,8 +141,10 @@ async def _replayed(
     )
 
 
-async def logout(db: AsyncSession, ctx: AppContext, session: AuthSession) -> None:
-    await revoke_session(db, ctx, session, reason="logout", now=_now())
+async def logout(db: AsyncSession, ctx: AppContext, session_id: uuid.UUID) -> None:
+    session = await repository.get_auth_session(db, session_id)
+    if session is not None:
+        await revoke_session(db, ctx, session, reason="logout", now=_now())
 
 
 async def logout_by_refresh_token(db: AsyncSession, ctx: AppContext, raw_token: str) -> None:
@@ -152,7 +156,11 @@ async def logout_by_refresh_token(db: AsyncSession, ctx: AppContext, raw_token: 
 
 
 async def change_password(
-    db: AsyncSession, ctx: AppContext, user: User, claims: AccessClaims, data: ChangePasswordRequest
+    db: AsyncSession,
+    ctx: AppContext,
+    user: User,
+    current_session: uuid.UUID,
+    data: ChangePasswordRequest,
 ) -> int:
     """Change the password and sign out every other session; returns how many ended."""
     verification = await ctx.passwords.verify(user.password_hash, data.current_password)
@@ -167,7 +175,7 @@ async def change_password(
     user.password_hash = await ctx.passwords.hash(data.new_password)
     user.password_changed_at = now
     ended = await revoke_user_sessions(
-        db, ctx, user.id, reason="password_changed", now=now, keep=claims.session_id
+        db, ctx, user.id, reason="password_changed", now=now, keep=current_session
     )
     return len(ended)
 
@@ -178,7 +186,7 @@ async def google_sign_in(
     identity = await ctx.google.verify(id_token)
     user = await repository.get_user_by_google_subject(db, identity.subject)
     if user is None:
-        user = await _link_or_create_google_user(db, identity)
+        user = await _link_or_create_google_user(db, ctx, identity)
     if not user.is_active:
         raise PermissionDenied("This account is disabled.", code="account_disabled")
     return await start_session(
@@ -186,7 +194,9 @@ async def google_sign_in(
     )
 
 
-async def _link_or_create_google_user(db: AsyncSession, identity: GoogleIdentity) -> User:
+async def _link_or_create_google_user(
+    db: AsyncSession, ctx: AppContext, identity: GoogleIdentity
+) -> User:
     if not identity.email or not identity.email_verified:
         raise AppError(
             "Google did not confirm this account's email address.", code="google_email_unverified"
@@ -197,6 +207,7 @@ async def _link_or_create_google_user(db: AsyncSession, identity: GoogleIdentity
         # Google vouches for the address, so the account is the same person's: link it.
         user.google_subject = identity.subject
         user.email_verified = True
+        auth_changed(db, ctx, user.id)
         return user
     now = _now()
     first, _, last = (identity.name or "").partition(" ")

@@ -108,6 +108,15 @@ async def issue_tokens(
     )
 
 
+def auth_changed(db: AsyncSession, ctx: AppContext, user_id: uuid.UUID) -> None:
+    """After commit, make every worker re-check this user's sessions (see ``auth/cache.py``)."""
+
+    async def invalidate() -> None:
+        await ctx.auth_cache.invalidate(user_id)
+
+    after_commit(db, invalidate)
+
+
 def announce_revoked(db: AsyncSession, ctx: AppContext, session_ids: list[uuid.UUID]) -> None:
     """After commit, tell every worker (open WebSockets, caches) that these sessions ended."""
     if not session_ids:
@@ -138,6 +147,7 @@ async def revoke_user_sessions(
     ids = await repository.revoke_sessions(
         db, user_id, reason=reason, now=now, device_id=device_id, keep=keep
     )
+    auth_changed(db, ctx, user_id)
     announce_revoked(db, ctx, ids)
     return ids
 
@@ -148,4 +158,5 @@ async def revoke_session(
     if session.revoked_at is None:
         session.revoked_at = now
         session.revoked_reason = reason
+        auth_changed(db, ctx, session.user_id)
         announce_revoked(db, ctx, [session.id])

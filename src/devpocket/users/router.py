@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from devpocket.auth.deps import CurrentAuth, CurrentUser
+from devpocket.auth.deps import CurrentAuth, CurrentSession, CurrentUser
 from devpocket.auth.schemas import ProfileUpdateRequest, UserOut
 from devpocket.db.session import DbSession
 from devpocket.deps import Ctx
@@ -25,15 +25,15 @@ router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(40
 
 
 @router.get("/profile", summary="The signed-in user's profile")
-async def get_profile(user: CurrentUser) -> Envelope[UserOut]:
-    return ok(UserOut.of(user))
+async def get_profile(auth: CurrentAuth) -> Envelope[UserOut]:
+    return ok(auth.profile)
 
 
 @router.put("/profile", summary="Update the profile (only the keys sent change)")
 async def update_profile(
-    data: ProfileUpdateRequest, user: CurrentUser, db: DbSession
+    data: ProfileUpdateRequest, user: CurrentUser, db: DbSession, ctx: Ctx
 ) -> Envelope[UserOut]:
-    return ok(UserOut.of(await service.update_profile(db, user, data)), "Profile updated.")
+    return ok(UserOut.of(await service.update_profile(db, ctx, user, data)), "Profile updated.")
 
 
 @router.get("/preferences", summary="Preferences, with defaults for what was never set")
@@ -54,16 +54,16 @@ async def update_preferences(
 
 @router.get("/devices", summary="Devices with a signed-in session")
 async def list_devices(auth: CurrentAuth, db: DbSession) -> Envelope[DeviceList]:
-    devices = await service.list_devices(db, auth.user, auth.session)
+    devices = await service.list_devices(db, auth.user_id, auth.device_id)
     return ok(DeviceList(devices=devices, total=len(devices)))
 
 
 @router.post("/devices", summary="Name and describe the device of this session")
 async def register_device(
-    data: DeviceUpdate, auth: CurrentAuth, db: DbSession
+    data: DeviceUpdate, session: CurrentSession, db: DbSession, ctx: Ctx
 ) -> Envelope[DeviceOut]:
-    device_id = await service.update_current_device(db, auth.user, auth.session, data)
-    devices = await service.list_devices(db, auth.user, auth.session)
+    device_id = await service.update_current_device(db, ctx, session, data)
+    devices = await service.list_devices(db, session.user_id, device_id)
     return ok(next(d for d in devices if d.id == device_id), "Device saved.")
 
 

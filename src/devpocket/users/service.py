@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth.schemas import DeviceInfo, ProfileUpdateRequest
-from devpocket.auth.sessions import announce_revoked, revoke_user_sessions
+from devpocket.auth.sessions import announce_revoked, auth_changed, revoke_user_sessions
 from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, Device, User
 from devpocket.errors import InvalidInput, NotFound
@@ -25,7 +25,9 @@ from devpocket.users.schemas import (
 )
 
 
-async def update_profile(db: AsyncSession, user: User, data: ProfileUpdateRequest) -> User:
+async def update_profile(
+    db: AsyncSession, ctx: AppContext, user: User, data: ProfileUpdateRequest
+) -> User:
     """Only the keys sent change; an explicit null clears a field."""
     for field, value in data.model_dump(exclude_unset=True).items():
         if field in {"email_notifications", "push_notifications"} and value is None:
@@ -33,6 +35,7 @@ async def update_profile(db: AsyncSession, user: User, data: ProfileUpdateReques
         setattr(user, field, value)
     user.updated_at = datetime.now(UTC)
     await db.flush()
+    auth_changed(db, ctx, user.id)
     return user
 
 
@@ -60,12 +63,14 @@ async def update_preferences(db: AsyncSession, user: User, data: PreferencesUpda
     return preferences
 
 
-async def list_devices(db: AsyncSession, user: User, current: AuthSession) -> list[DeviceOut]:
+async def list_devices(
+    db: AsyncSession, user_id: uuid.UUID, current_device: uuid.UUID | None
+) -> list[DeviceOut]:
     live = func.count(AuthSession.id).filter(AuthSession.revoked_at.is_(None))
     rows = await db.execute(
         select(Device, live)
         .outerjoin(AuthSession, AuthSession.device_id == Device.id)
-        .where(Device.user_id == user.id)
+        .where(Device.user_id == user_id)
         .group_by(Device.id)
         .having(live > 0)
         .order_by(Device.last_seen_at.desc(), Device.id)
@@ -79,7 +84,7 @@ async def list_devices(db: AsyncSession, user: User, current: AuthSession) -> li
             last_ip=device.last_ip,
             created_at=device.created_at,
             last_seen_at=device.last_seen_at,
-            is_current=device.id == current.device_id,
+            is_current=device.id == current_device,
             active_sessions=count,
         )
         for device, count in rows.all()
@@ -87,14 +92,15 @@ async def list_devices(db: AsyncSession, user: User, current: AuthSession) -> li
 
 
 async def update_current_device(
-    db: AsyncSession, user: User, current: AuthSession, data: DeviceUpdate
+    db: AsyncSession, ctx: AppContext, current: AuthSession, data: DeviceUpdate
 ) -> uuid.UUID:
     device = await db.get(Device, current.device_id) if current.device_id else None
     if device is None:
-        device = Device(user_id=user.id, name=data.name or "Unknown device")
+        device = Device(user_id=current.user_id, name=data.name or "Unknown device")
         db.add(device)
         await db.flush()
         current.device_id = device.id
+        auth_changed(db, ctx, current.user_id)
     info = DeviceInfo(device_name=data.name, platform=data.platform, app_version=data.app_version)
     device.name = info.device_name or device.name
     device.platform = info.platform or device.platform
@@ -135,4 +141,5 @@ async def delete_account(
     )
     await db.execute(delete(User).where(User.id == user.id))
     db.expunge(user)
+    auth_changed(db, ctx, user.id)
     announce_revoked(db, ctx, session_ids)
