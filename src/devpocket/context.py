@@ -21,6 +21,8 @@ from devpocket.auth.tokens import AccessTokenCodec
 from devpocket.broker import Broker, create_broker
 from devpocket.client_address import ClientAddressResolver
 from devpocket.db.engine import create_engine, create_sessionmaker
+from devpocket.health.probe import SharedCheck
+from devpocket.health.schemas import Readiness
 from devpocket.mail import Mailer, create_mailer
 from devpocket.mail.dispatch import MailDispatcher
 from devpocket.settings import Settings
@@ -40,6 +42,7 @@ class AppContext:
     mail: MailDispatcher
     throttle: Throttle
     client_addresses: ClientAddressResolver
+    readiness: SharedCheck[Readiness]
     tasks: TaskGroup
 
 
@@ -89,6 +92,7 @@ async def build_context(
                 ),
                 throttle=Throttle(broker, settings),
                 client_addresses=ClientAddressResolver(settings.trusted_proxies),
+                readiness=SharedCheck(settings.health_check_cache_seconds),
                 tasks=tasks,
             )
             yield ctx

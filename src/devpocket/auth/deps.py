@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth import repository
 from devpocket.auth.schemas import UserOut
@@ -37,7 +36,7 @@ class Authenticated:
     profile: UserOut
 
 
-async def _check(db: AsyncSession, ctx: AppContext, claims: AccessClaims) -> Authenticated:
+async def _check(ctx: AppContext, claims: AccessClaims) -> Authenticated:
     remembered = await ctx.auth_cache.lookup(claims.session_id, claims.user_id)
     if remembered is not None:
         return Authenticated(
@@ -48,7 +47,9 @@ async def _check(db: AsyncSession, ctx: AppContext, claims: AccessClaims) -> Aut
             profile=remembered.profile,
         )
     stamp = await ctx.auth_cache.stamp(claims.user_id)  # before the database: see auth/cache.py
-    found = await repository.get_user_with_session(db, claims.user_id, claims.session_id)
+    # A short read of its own: a request answered from memory opens no database session at all.
+    async with ctx.sessionmaker() as db:
+        found = await repository.get_user_with_session(db, claims.user_id, claims.session_id)
     if found is None:
         raise Unauthenticated("This session is no longer valid.", code="session_revoked")
     user, session = found
@@ -70,10 +71,10 @@ async def _check(db: AsyncSession, ctx: AppContext, claims: AccessClaims) -> Aut
     )
 
 
-async def _authenticate(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authenticated:
+async def _authenticate(ctx: Ctx, credentials: Bearer) -> Authenticated:
     if credentials is None:
         raise Unauthenticated("Sign in to continue.", code="not_authenticated")
-    return await _check(db, ctx, ctx.access_tokens.verify(credentials.credentials))
+    return await _check(ctx, ctx.access_tokens.verify(credentials.credentials))
 
 
 CurrentAuth = Annotated[Authenticated, Depends(_authenticate)]
@@ -100,12 +101,12 @@ async def _current_session(auth: CurrentAuth, db: DbSession) -> AuthSession:
 CurrentSession = Annotated[AuthSession, Depends(_current_session)]
 
 
-async def _optional_auth(db: DbSession, ctx: Ctx, credentials: Bearer) -> Authenticated | None:
+async def _optional_auth(ctx: Ctx, credentials: Bearer) -> Authenticated | None:
     """For public endpoints that use a valid bearer when present and ignore a stale one."""
     if credentials is None:
         return None
     try:
-        return await _authenticate(db, ctx, credentials)
+        return await _authenticate(ctx, credentials)
     except Unauthenticated:
         return None
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 
+from devpocket.api import API_PREFIX, make_router
 from devpocket.auth import email_flows, repository, service
 from devpocket.auth.deps import CurrentAuth, CurrentUser, OptionalAuth
 from devpocket.auth.schemas import (
@@ -28,7 +29,7 @@ from devpocket.envelope import Envelope, error_responses, ok
 from devpocket.errors import Unauthenticated
 from devpocket.users import service as users_service
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = make_router(f"{API_PREFIX}/auth", "auth")
 
 _AUTH = error_responses(401, 422)
 

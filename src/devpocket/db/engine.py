@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from devpocket.db.writer import UnitOfWorkSession
 from devpocket.settings import Settings
 
 _SCHEMES = {
@@ -77,4 +79,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[_AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    session_class: type[UnitOfWorkSession] = UnitOfWorkSession
+    if engine.dialect.name == "sqlite":
+        # One lock per engine (per process): see devpocket/db/writer.py.
+        session_class = type(
+            "SqliteUnitOfWorkSession", (UnitOfWorkSession,), {"write_lock": asyncio.Lock()}
+        )
+    return async_sessionmaker(engine, class_=session_class, expire_on_commit=False, autoflush=False)

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import anyio
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from devpocket import __version__
+from devpocket.api import API_PREFIX, make_router
 from devpocket.broker import BrokerUnavailable
 from devpocket.context import AppContext
 from devpocket.deps import Ctx
 from devpocket.envelope import Envelope, error_body, error_responses, ok
+from devpocket.health.schemas import Liveness, Readiness
 
-router = APIRouter(tags=["health"])
+router = make_router("", "health")
 _STARTED = time.monotonic()
 _CHECK_TIMEOUT = 2.0
-
-
-class Liveness(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
-    version: str
-    environment: str
-    uptime_seconds: int
-    checks: dict[str, str]
 
 
 async def _database(ctx: AppContext) -> str:
@@ -55,6 +42,10 @@ async def _broker(ctx: AppContext) -> str:
 
 
 async def readiness(ctx: AppContext) -> Readiness:
+    return await ctx.readiness.get(lambda: _check_now(ctx))
+
+
+async def _check_now(ctx: AppContext) -> Readiness:
     checks = {"database": await _database(ctx), f"broker_{ctx.broker.name}": await _broker(ctx)}
     healthy = all(v == "ok" for v in checks.values())
     return Readiness(
@@ -98,7 +89,7 @@ async def health(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
     return _answer(await readiness(ctx))
 
 
-api_router = APIRouter(tags=["health"])
+api_router = make_router(API_PREFIX, "health")
 
 
 @api_router.get(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
-
+from devpocket.api import API_PREFIX, make_router
 from devpocket.auth.deps import CurrentAuth, CurrentSession, CurrentUser
 from devpocket.auth.schemas import ProfileUpdateRequest, UserOut
 from devpocket.db.session import DbSession
@@ -21,7 +20,7 @@ from devpocket.users.schemas import (
     PreferencesUpdate,
 )
 
-router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401, 422))
+router = make_router(f"{API_PREFIX}/users", "users", responses=error_responses(401, 422))
 
 
 @router.get("/profile", summary="The signed-in user's profile")
