@@ -23,6 +23,7 @@ LABELS = {
     "health_ready": "GET /health/ready",
     "auth_me": "GET /api/v1/auth/me",
     "auth_login": "POST /api/v1/auth/login",
+    "auth_login_with_me": "POST /api/v1/auth/login with /auth/me",
     "auth_me_during_logins": "GET /api/v1/auth/me during logins",
 }
 

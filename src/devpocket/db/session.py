@@ -12,6 +12,11 @@ from devpocket.db.hooks import discard_after_commit, run_after_commit
 from devpocket.errors import AppError
 
 
+async def _commit(session: AsyncSession) -> None:
+    await session.commit()
+    await run_after_commit(session)
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Commit when the endpoint returns, roll back when it raises; before the answer is sent.
 
@@ -23,18 +28,15 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except AppError as error:
             if error.keep_changes:
-                await session.commit()
-                await run_after_commit(session)
-            else:
+                await _commit(session)
+            raise
+        else:
+            await _commit(session)
+        finally:
+            # Whatever did not commit is undone, and its after-commit work forgotten.
+            if session.in_transaction():
                 await session.rollback()
-                discard_after_commit(session)
-            raise
-        except BaseException:
-            await session.rollback()
             discard_after_commit(session)
-            raise
-        await session.commit()
-        await run_after_commit(session)
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is an
