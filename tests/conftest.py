@@ -161,6 +161,20 @@ async def _admin_execute(admin_url: str, statement: str) -> None:
         await connection.close()
 
 
+@asynccontextmanager
+async def postgres_database(
+    admin_url: str, kind: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A PostgreSQL database of this test run's own (a copy of ``template``), dropped after."""
+    name = f"devpocket_{kind}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin_execute(admin_url, f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield _database_name(admin_url, name)
+    finally:
+        await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 async def template_database(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
@@ -174,18 +188,12 @@ async def template_database(
         )
         yield url
         return
-    admin = request.getfixturevalue("postgres_admin_url")
-    name = f"devpocket_tpl_{uuid.uuid4().hex[:10]}"
-    await _admin_execute(admin, f'CREATE DATABASE "{name}"')
-    url = _database_name(admin, name)
-    try:
+    async with postgres_database(request.getfixturevalue("postgres_admin_url"), "tpl") as url:
         await anyio.to_thread.run_sync(
             migrate.upgrade,
             IsolatedSettings(database_url=url, data_dir=tmp_path_factory.mktemp("pg")),
         )
         yield url
-    finally:
-        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -201,12 +209,8 @@ async def database_url(
         return
     admin = request.getfixturevalue("postgres_admin_url")
     template = template_database.rsplit("/", 1)[1]
-    name = f"devpocket_test_{uuid.uuid4().hex[:12]}"
-    await _admin_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield _database_name(admin, name)
-    finally:
-        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with postgres_database(admin, "test", template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -217,13 +221,8 @@ async def empty_database_url(
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    admin = request.getfixturevalue("postgres_admin_url")
-    name = f"devpocket_empty_{uuid.uuid4().hex[:12]}"
-    await _admin_execute(admin, f'CREATE DATABASE "{name}"')
-    try:
-        yield _database_name(admin, name)
-    finally:
-        await _admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with postgres_database(request.getfixturevalue("postgres_admin_url"), "empty") as url:
+        yield url
 
 
 class SettingsFactory(Protocol):

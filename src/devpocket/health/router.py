@@ -69,34 +69,25 @@ async def live() -> Envelope[Liveness]:
     return ok(Liveness())
 
 
-@router.get(
-    "/health/ready",
-    response_model=Envelope[Readiness],
-    responses=error_responses(503),
-    summary="Readiness: the database and the broker answer",
-)
 async def ready(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
-    return _answer(await readiness(ctx))
-
-
-@router.get(
-    "/health",
-    response_model=Envelope[Readiness],
-    responses=error_responses(503),
-    summary="Health summary",
-)
-async def health(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
+    """Readiness: 200 when the database and the broker answer, 503 (with the checks) otherwise."""
     return _answer(await readiness(ctx))
 
 
 api_router = make_router(API_PREFIX, "health")
 
-
-@api_router.get(
-    "/health",
-    response_model=Envelope[Readiness],
-    responses=error_responses(503),
-    summary="Health summary (under the API prefix, where the app calls it)",
-)
-async def api_health(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
-    return _answer(await readiness(ctx))
+# One check, three addresses: the probe path, the summary, and the summary where the app calls it.
+for _router, _path, _name, _summary in (
+    (router, "/health/ready", "ready", "Readiness: the database and the broker answer"),
+    (router, "/health", "health", "Health summary"),
+    (api_router, "/health", "api_health", "Health summary, under the API prefix the app calls"),
+):
+    _router.add_api_route(
+        _path,
+        ready,
+        methods=["GET"],
+        name=_name,
+        response_model=Envelope[Readiness],
+        responses=error_responses(503),
+        summary=_summary,
+    )
