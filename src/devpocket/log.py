@@ -7,6 +7,7 @@ request). Records from libraries that use ``logging`` (uvicorn, alembic) are ren
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -26,12 +27,18 @@ _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 REDACTED = "[redacted]"
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    # Log lines reuse a small set of keys: decide each once, not once per line.
+    return key != "event" and _SECRET_KEYS.search(key) is not None
+
+
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Blank values under secret-sounding keys and bearer tokens inside strings."""
-    for key, value in list(event_dict.items()):
-        if key != "event" and _SECRET_KEYS.search(key):
+    for key, value in event_dict.items():
+        if _secret_key(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str) and "earer " in value:
             event_dict[key] = _BEARER.sub(r"\1 " + REDACTED, value)
