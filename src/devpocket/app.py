@@ -23,6 +23,8 @@ from devpocket.errors import AppError
 from devpocket.health.router import api_router as api_health_router
 from devpocket.health.router import router as health_router
 from devpocket.log import configure_logging
+from devpocket.metrics import router as metrics_router
+from devpocket.metrics import sample_pool
 from devpocket.middleware import RequestContextMiddleware
 from devpocket.settings import Settings
 from devpocket.users.router import router as users_router
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_context(settings) as ctx:
             app.state.ctx = ctx
+            ctx.tasks.start_soon(sample_pool, ctx.engine)
             # What start-up built lives as long as the process: keep the collector from scanning
             # it again at every full collection (long pauses that show as p99 latency).
             gc.collect()
@@ -122,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Probes first: load balancers call them most. The routes join the app's own list rather
     # than being included: FastAPI matches an included router through a wrapper per level, a
     # cost paid on every request (measured with bench/; see the commit that made this change).
-    for router in (health_router, auth_router, users_router, api_health_router):
+    for router in (health_router, metrics_router, auth_router, users_router, api_health_router):
         app.router.routes.extend(router.routes)
 
     app.add_exception_handler(AppError, _app_error)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -34,6 +37,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if settings.auto_migrate and not args.no_migrate:
         migrate.upgrade(settings)
+    if args.workers > 1:
+        _prepare_multiprocess_metrics(settings)
     uvicorn.run(
         "devpocket.app:create_app",
         factory=True,
@@ -46,6 +51,19 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.graceful_timeout,
     )
     return 0
+
+
+_METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_multiprocess_metrics(settings: Settings) -> None:
+    """Workers share metrics through files; the directory must be empty when they start."""
+    # Not imported from devpocket.metrics: prometheus-client must not load in this process first.
+    directory = Path(os.environ.get(_METRICS_DIR_ENV) or settings.data_dir / "prometheus")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    # Read by prometheus-client in each worker process as it imports.
+    os.environ[_METRICS_DIR_ENV] = str(directory)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devpocket import metrics
 from devpocket.envelope import error_body
 
 log = structlog.get_logger("devpocket.http")
@@ -84,6 +85,15 @@ class RequestContextMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter()
+        metrics.HTTP_IN_FLIGHT.inc()
+        try:
+            await self._answer(scope, receive, send, request_id, started)
+        finally:
+            metrics.HTTP_IN_FLIGHT.dec()
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, started: float
+    ) -> None:
         status = 500
         response_started = False
         declared = _header(scope, b"content-length")
@@ -149,12 +159,17 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _access_log(scope: Scope, status: int, started: float) -> None:
-        route = scope.get("route")
+        """One log line and the request metrics, by route template (bounded label values)."""
+        elapsed = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", None)
+        method = scope["method"]
+        metrics.HTTP_REQUESTS.labels(method, route or "unmatched", str(status)).inc()
+        metrics.HTTP_LATENCY.labels(method, route or "unmatched").observe(elapsed)
         log.info(
             "request",
-            method=scope["method"],
+            method=method,
             path=scope["path"],
-            route=getattr(route, "path", None),
+            route=route,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
         )

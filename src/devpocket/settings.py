@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     mail_requests_per_address: str = "5/hour"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    metrics_token: SecretStr | None = None
     health_check_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

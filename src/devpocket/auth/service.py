@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devpocket import metrics
 from devpocket.auth import email_flows, repository
 from devpocket.auth.google import GoogleIdentity
 from devpocket.auth.passwords import check_password_policy
@@ -85,11 +86,13 @@ async def login(
     user = await repository.get_user_by_login(db, account)
     verification = await ctx.passwords.verify(user.password_hash if user else None, data.password)
     if user is None or not verification.ok:
+        metrics.LOGIN_FAILURES.labels("invalid_credentials").inc()
         await ctx.throttle.record_login_failure(account, client.ip)
         raise Unauthenticated(
             "The username, email or password is incorrect.", code="invalid_credentials"
         )
     if not user.is_active:
+        metrics.LOGIN_FAILURES.labels("disabled").inc()
         raise PermissionDenied("This account is disabled.", code="account_disabled")
     await ctx.throttle.clear_login_failures(account, client.ip)
     if verification.needs_rehash:

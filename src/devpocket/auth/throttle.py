@@ -15,6 +15,7 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
+from devpocket import metrics
 from devpocket.broker import Broker
 from devpocket.errors import RateLimited
 from devpocket.settings import Settings
@@ -56,6 +57,7 @@ class Throttle:
         )
         for item, ids in checks:
             if await self._exhausted(item, *ids):
+                metrics.LOGIN_FAILURES.labels("throttled").inc()
                 raise RateLimited(
                     "Too many failed sign-in attempts. Try again later.",
                     retry_after=await self._retry_after(item, *ids),

@@ -1,0 +1,99 @@
+"""Prometheus metrics: defined once here, recorded where things happen, served at ``/metrics``.
+
+With several worker processes (``devpocket serve --workers N``) the command points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; prometheus-client then
+keeps each process's values in files there, and a scrape of any worker sums them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import anyio
+from fastapi import Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devpocket.api import make_router
+from devpocket.errors import Unauthenticated
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "devpocket_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "devpocket_http_request_duration_seconds",
+    "Time to answer HTTP requests, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+HTTP_IN_FLIGHT = Gauge(
+    "devpocket_http_requests_in_flight",
+    "HTTP requests being answered.",
+    multiprocess_mode="livesum",
+)
+LOGIN_FAILURES = Counter(
+    "devpocket_login_failures_total",
+    "Failed sign-ins, by reason (invalid_credentials, throttled, disabled).",
+    ["reason"],
+)
+RATE_LIMITED = Counter(
+    "devpocket_rate_limit_rejections_total",
+    "Requests refused by a rate limit, by limit.",
+    ["limit"],
+)
+DB_POOL = Gauge(
+    "devpocket_db_pool_connections",
+    "Database pool connections, by state (in_use, idle).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+
+_POOL_SAMPLE_SECONDS = 5.0
+
+
+async def sample_pool(engine: AsyncEngine) -> None:
+    """Keep the pool gauges current (a task of the lifespan's task group)."""
+    pool = engine.sync_engine.pool
+    while True:
+        in_use = getattr(pool, "checkedout", lambda: 0)()
+        idle = getattr(pool, "checkedin", lambda: 0)()
+        DB_POOL.labels("in_use").set(in_use)
+        DB_POOL.labels("idle").set(idle)
+        await anyio.sleep(_POOL_SAMPLE_SECONDS)
+
+
+def exposition() -> bytes:
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+router = make_router("", "operations")
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; with ``METRICS_TOKEN`` set, only for ``Authorization: Bearer``."""
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("A metrics token is required.", code="metrics_token_required")
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
