@@ -26,6 +26,7 @@ from devpocket.log import configure_logging
 from devpocket.metrics import router as metrics_router
 from devpocket.metrics import sample_pool
 from devpocket.middleware import RequestContextMiddleware
+from devpocket.ratelimit import RateLimitMiddleware
 from devpocket.settings import Settings
 from devpocket.users.router import router as users_router
 
@@ -139,5 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
     return app

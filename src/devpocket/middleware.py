@@ -35,14 +35,21 @@ class BodyTooLarge(Exception):
     """The request body passed the configured limit while being read."""
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
+async def send_json(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    request_id: str,
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     payload = orjson.dumps(body)
     await send(
         {
@@ -53,6 +60,7 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], request_id: 
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", request_id.encode()),
                 *SECURITY_HEADERS,
+                *(extra_headers or []),
             ],
         }
     )
@@ -71,7 +79,7 @@ class RequestContextMiddleware:
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
-        incoming = _header(scope, b"x-request-id")
+        incoming = header_value(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -96,9 +104,9 @@ class RequestContextMiddleware:
     ) -> None:
         status = 500
         response_started = False
-        declared = _header(scope, b"content-length")
+        declared = header_value(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_json(send, 413, self._too_large(request_id), request_id)
+            await send_json(send, 413, self._too_large(request_id), request_id)
             self._access_log(scope, 413, started)
             return
 
@@ -130,7 +138,7 @@ class RequestContextMiddleware:
         except BodyTooLarge:
             status = 413
             if not response_started:
-                await _send_json(send, 413, self._too_large(request_id), request_id)
+                await send_json(send, 413, self._too_large(request_id), request_id)
         except Exception:  # noqa: BLE001, RUF100 - the application's one catch-all
             status = 500
             await self._internal_error(scope, send, request_id, response_started)
@@ -148,7 +156,7 @@ class RequestContextMiddleware:
                 "internal_error",
                 request_id=request_id,
             )
-            await _send_json(send, 500, body, request_id)
+            await send_json(send, 500, body, request_id)
 
     def _too_large(self, request_id: str) -> dict[str, Any]:
         return error_body(

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     login_failures_per_account_source: str = "5/15 minutes"
     login_failures_per_source: str = "50/hour"
     mail_requests_per_address: str = "5/hour"
+    api_rate_limit_anonymous: str = "60/minute"
+    api_rate_limit_free: str = "120/minute"
+    api_rate_limit_pro: str = "600/minute"
+    api_rate_limit_team: str = "1200/minute"
+    auth_rate_limit: str = "60/minute"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     metrics_token: SecretStr | None = None

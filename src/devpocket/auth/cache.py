@@ -59,6 +59,12 @@ class AuthCache:
     def _key(user_id: uuid.UUID) -> str:
         return f"auth-stamp:{user_id}"
 
+    def tier_of(self, session_id: uuid.UUID) -> str | None:
+        """The subscription tier last seen for a session, unchecked: for choosing a rate limit,
+        where a tier a few seconds stale does no harm."""
+        entry = self._entries.get(session_id)
+        return entry.profile.subscription_tier if entry else None
+
     async def lookup(self, session_id: uuid.UUID, user_id: uuid.UUID) -> RememberedAuth | None:
         entry = self._entries.get(session_id)
         if entry is None or entry.user_id != user_id:
