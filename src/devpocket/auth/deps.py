@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
@@ -88,12 +89,19 @@ class BearerAuthentication(HTTPBearer):
             if credentials is None:
                 return None
             try:
-                return await _check(ctx, ctx.access_tokens.verify(credentials.credentials))
+                return await self._check(ctx, credentials.credentials)
             except Unauthenticated:
                 return None
         if credentials is None:
             raise Unauthenticated("Sign in to continue.", code="not_authenticated")
-        return await _check(ctx, ctx.access_tokens.verify(credentials.credentials))
+        return await self._check(ctx, credentials.credentials)
+
+    @staticmethod
+    async def _check(ctx: AppContext, token: str) -> Authenticated:
+        auth = await _check(ctx, ctx.access_tokens.verify(token))
+        # Every later log line of this request names the user (the access log included).
+        structlog.contextvars.bind_contextvars(user_id=str(auth.user_id))
+        return auth
 
 
 CurrentAuth = Annotated[Authenticated, Depends(BearerAuthentication(optional=False))]
