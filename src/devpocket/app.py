@@ -27,6 +27,7 @@ from devpocket.metrics import router as metrics_router
 from devpocket.metrics import sample_pool
 from devpocket.middleware import RequestContextMiddleware
 from devpocket.ratelimit import RateLimitMiddleware
+from devpocket.security_headers import SecurityMiddleware
 from devpocket.settings import Settings
 from devpocket.users.router import router as users_router
 
@@ -142,4 +143,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityMiddleware, settings=settings)
     return app

@@ -17,7 +17,7 @@ class ClientAddressResolver:
     def _networks(self) -> tuple[Network, ...]:
         return tuple(ipaddress.ip_network(p, strict=False) for p in self._raw)
 
-    def _trusted(self, address: str) -> bool:
+    def is_trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -31,10 +31,10 @@ class ClientAddressResolver:
         client itself, so it is ignored.
         """
         current = peer or "unknown"
-        if not forwarded_for or not self._raw or not self._trusted(current):
+        if not forwarded_for or not self._raw or not self.is_trusted(current):
             return current
         for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
             current = hop
-            if not self._trusted(hop):
+            if not self.is_trusted(hop):
                 break
         return current

@@ -2,7 +2,7 @@
 
 Per HTTP request: a request id (from ``X-Request-ID`` or new) bound to every log line and echoed
 back; a trailing slash dropped so both spellings answer without a redirect; a body size limit
-(413); baseline security headers; one access log line; and the single catch-all that logs an
+(413); one access log line; and the single catch-all that logs an
 unexpected exception's traceback once and answers 500 in the envelope with the request id.
 """
 
@@ -23,12 +23,6 @@ from devpocket.envelope import error_body
 log = structlog.get_logger("devpocket.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-)
 
 
 class BodyTooLarge(Exception):
@@ -59,7 +53,6 @@ async def send_json(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", request_id.encode()),
-                *SECURITY_HEADERS,
                 *(extra_headers or []),
             ],
         }
@@ -129,7 +122,6 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
-                    *SECURITY_HEADERS,
                 ]
             await send(message)
 

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     health_check_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     public_base_url: str = "http://127.0.0.1:8000"
@@ -126,7 +127,9 @@ class Settings(BaseSettings):
 
     openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
 
-    @field_validator("google_client_ids", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "google_client_ids", "cors_origins", "trusted_proxies", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
