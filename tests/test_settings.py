@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from devpocket.settings import ConfigurationError, Environment, Settings
+from devpocket.ssh.secrets import generate_key_entry
 from tests.conftest import IsolatedSettings
 
 
@@ -23,7 +24,10 @@ def test_outside_development_a_missing_or_placeholder_secret_refuses_to_start(
 
 def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
     settings = IsolatedSettings(
-        environment="production", jwt_secret_key="k" * 48, data_dir=tmp_path
+        environment="production",
+        jwt_secret_key="k" * 48,
+        encryption_key=generate_key_entry(),
+        data_dir=tmp_path,
     )
     settings.check_startup()
     assert settings.jwt_signing_secret() == "k" * 48

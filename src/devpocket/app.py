@@ -29,6 +29,7 @@ from devpocket.middleware import RequestContextMiddleware
 from devpocket.ratelimit import RateLimitMiddleware
 from devpocket.security_headers import SecurityMiddleware
 from devpocket.settings import Settings
+from devpocket.ssh.router import router as ssh_router
 from devpocket.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -127,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Probes first: load balancers call them most. The routes join the app's own list rather
     # than being included: FastAPI matches an included router through a wrapper per level, a
     # cost paid on every request (measured with bench/; see the commit that made this change).
-    for router in (health_router, metrics_router, auth_router, users_router, api_health_router):
+    routers = (health_router, metrics_router, auth_router, users_router, ssh_router)
+    for router in (*routers, api_health_router):
         app.router.routes.extend(router.routes)
 
     app.add_exception_handler(AppError, _app_error)

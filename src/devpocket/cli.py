@@ -77,6 +77,19 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate(args: argparse.Namespace) -> int:
+    from devpocket.ssh.rotation import rotate_encryption_command
+
+    settings = _settings()
+    try:
+        report = rotate_encryption_command(settings, generate=args.generate)
+    except ConfigurationError as error:
+        raise SystemExit(f"devpocket: {error}") from None
+    sys.stdout.write("\n".join(report.summary()) + "\n")
+    # Unreadable secrets are reported, never destroyed; the exit code says they exist.
+    return 1 if report.unreadable else 0
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from devpocket.app import create_app
 
@@ -118,6 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--revision", default="head", help="target revision (default head)")
     mig.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base)")
     mig.set_defaults(handler=_migrate)
+
+    rotate = commands.add_parser(
+        "rotate-encryption-key",
+        help="re-encrypt every stored secret under the current encryption key",
+        description=(
+            "Re-encrypt every stored SSH secret under the first (current) key of ENCRYPTION_KEY, "
+            "in small batches while servers keep running. Put the new key first in "
+            "ENCRYPTION_KEY (keeping the old ones) on every server, run this, then drop the old "
+            "keys. Exit code 1 when some secret could not be read with any key."
+        ),
+    )
+    rotate.add_argument(
+        "--generate",
+        action="store_true",
+        help="development only: first make a new current key in the data directory's keyring",
+    )
+    rotate.set_defaults(handler=_rotate)
 
     api = commands.add_parser(
         "openapi", help="print the OpenAPI schema", description="Print the OpenAPI schema."

@@ -26,6 +26,7 @@ from devpocket.health.schemas import Readiness
 from devpocket.mail import Mailer, create_mailer
 from devpocket.mail.dispatch import MailDispatcher
 from devpocket.settings import Settings
+from devpocket.ssh.secrets import SecretBox
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class AppContext:
     throttle: Throttle
     client_addresses: ClientAddressResolver
     readiness: SharedCheck[Readiness]
+    secrets: SecretBox
     tasks: TaskGroup
 
 
@@ -93,6 +95,7 @@ async def build_context(
                 throttle=Throttle(broker, settings),
                 client_addresses=ClientAddressResolver(settings.trusted_proxies),
                 readiness=SharedCheck(settings.health_check_cache_seconds),
+                secrets=SecretBox.from_text(settings.encryption_keyring_text()),
                 tasks=tasks,
             )
             yield ctx

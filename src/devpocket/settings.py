@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "devpocket"
     jwt_audience: str = "devpocket-api"
     refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
+    # The SSH vault's keyring: "id:base64url-32-bytes" entries, comma-separated, current first.
+    encryption_key: SecretStr | None = None
     # How long a worker may reuse a session check it made (see devpocket/auth/cache.py); changes
     # through the API are seen at once regardless. 0 checks the database on every request.
     auth_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
@@ -127,6 +129,12 @@ class Settings(BaseSettings):
 
     openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
 
+    # Until subscription plans carry their own limits.
+    ssh_profiles_max: int = Field(default=100, ge=1)
+    ssh_tests_per_user: str = "20/minute"
+    # None: refuse private, loopback and link-local targets except in development and testing.
+    ssh_block_private_targets: bool | None = None
+
     @field_validator(
         "google_client_ids", "cors_origins", "trusted_proxies", "allowed_hosts", mode="before"
     )
@@ -137,6 +145,12 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT or self.testing
+
+    @property
+    def blocks_private_ssh_targets(self) -> bool:
+        if self.ssh_block_private_targets is not None:
+            return self.ssh_block_private_targets
+        return not self.is_development
 
     @property
     def sqlite_path(self) -> Path:
@@ -165,19 +179,39 @@ class Settings(BaseSettings):
             )
         return load_or_create_secret(self.data_dir / "jwt_secret_key")
 
+    def encryption_keyring_text(self) -> str:
+        """ENCRYPTION_KEY: configured, or (in development only) generated once into the data dir."""
+        if self.encryption_key is not None and self.encryption_key.get_secret_value().strip():
+            return self.encryption_key.get_secret_value()
+        if not self.is_development:
+            raise ConfigurationError(
+                "ENCRYPTION_KEY is missing: set it to id:base64url-32-byte-key entries, the "
+                "current key first (for example the output of `python -c 'from "
+                "devpocket.ssh.secrets import generate_key_entry; print(generate_key_entry())'`)"
+            )
+        # Imported here: devpocket.ssh.secrets imports this module (ConfigurationError).
+        from devpocket.ssh.secrets import DEV_KEYRING_FILE, load_or_create_keyring_file
+
+        return load_or_create_keyring_file(self.data_dir / DEV_KEYRING_FILE)
+
     def check_startup(self) -> None:
         """Refuse to start with a configuration that cannot be served safely."""
         if self.jwt_algorithm.startswith("HS"):
             self.jwt_signing_secret()
-            return
-        for name, path in (
-            ("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
-            ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
-        ):
-            if path is None or not path.is_file():
-                raise ConfigurationError(
-                    f"{name} must name a readable key file when JWT_ALGORITHM={self.jwt_algorithm}"
-                )
+        else:
+            for name, path in (
+                ("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
+                ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
+            ):
+                if path is None or not path.is_file():
+                    raise ConfigurationError(
+                        f"{name} must name a readable key file when "
+                        f"JWT_ALGORITHM={self.jwt_algorithm}"
+                    )
+        # Parsed, not only present: a malformed key refuses to start instead of failing later.
+        from devpocket.ssh.secrets import Keyring
+
+        Keyring.parse(self.encryption_keyring_text())
 
 
 def is_placeholder(secret: SecretStr) -> bool:

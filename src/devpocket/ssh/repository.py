@@ -1,0 +1,78 @@
+"""Named queries for SSH profiles and keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devpocket.db.models import SshKey, SshProfile
+
+
+async def list_profiles_for_user(
+    db: AsyncSession, user_id: uuid.UUID, *, query: str | None = None
+) -> list[SshProfile]:
+    """One query; default first, then by name, then id (stable)."""
+    statement = select(SshProfile).where(SshProfile.user_id == user_id)
+    if query:
+        needle = f"%{query.lower()}%"
+        statement = statement.where(
+            or_(func.lower(SshProfile.name).like(needle), func.lower(SshProfile.host).like(needle))
+        )
+    statement = statement.order_by(
+        SshProfile.is_default.desc(), func.lower(SshProfile.name), SshProfile.id
+    )
+    return list((await db.scalars(statement)).all())
+
+
+async def get_profile(db: AsyncSession, profile_id: uuid.UUID) -> SshProfile | None:
+    return await db.get(SshProfile, profile_id)
+
+
+async def count_profiles(db: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await db.scalar(
+        select(func.count()).select_from(SshProfile).where(SshProfile.user_id == user_id)
+    )
+    return int(count or 0)
+
+
+async def clear_default(db: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID) -> None:
+    await db.execute(
+        update(SshProfile)
+        .where(SshProfile.user_id == user_id, SshProfile.id != keep, SshProfile.is_default)
+        .values(is_default=False)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def list_keys_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[tuple[SshKey, int]]:
+    """Keys with how many profiles use each, in one query."""
+    users = func.count(SshProfile.id)
+    rows = await db.execute(
+        select(SshKey, users)
+        .outerjoin(SshProfile, SshProfile.key_id == SshKey.id)
+        .where(SshKey.user_id == user_id)
+        .group_by(SshKey.id)
+        .order_by(func.lower(SshKey.name), SshKey.id)
+    )
+    return [(key, int(count)) for key, count in rows.all()]
+
+
+async def get_key(db: AsyncSession, key_id: uuid.UUID) -> SshKey | None:
+    return await db.get(SshKey, key_id)
+
+
+async def count_profiles_using_key(db: AsyncSession, key_id: uuid.UUID) -> int:
+    count = await db.scalar(
+        select(func.count()).select_from(SshProfile).where(SshProfile.key_id == key_id)
+    )
+    return int(count or 0)
+
+
+async def get_key_by_fingerprint(
+    db: AsyncSession, user_id: uuid.UUID, fingerprint: str
+) -> SshKey | None:
+    return await db.scalar(
+        select(SshKey).where(SshKey.user_id == user_id, SshKey.fingerprint == fingerprint)
+    )
