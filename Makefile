@@ -11,12 +11,13 @@ PORT ?= 8000
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install run serve test lint format typecheck check migrate openapi bench clean distclean
+.PHONY: help venv install run serve test lint format typecheck workflow-lint security gates check \
+	migrate openapi bench image image-test clean distclean
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [ARGS=...] [PYTHON=python3.11]'
 	@echo
-	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z -]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z -]*:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The virtualenv is (re)built only when pyproject.toml is newer than the stamp. Progress goes to
 # stderr so that `make openapi > openapi.json` stays clean on a fresh clone.
@@ -53,7 +54,16 @@ format: $(STAMP) ## format the code and apply safe lint fixes
 typecheck: $(STAMP) ## type-check src and tests (mypy --strict, configured in pyproject.toml)
 	$(BIN)/mypy
 
-check: lint typecheck test ## everything CI runs: lint, typecheck, test
+workflow-lint: $(STAMP) ## lint the GitHub Actions workflows (actionlint)
+	$(BIN)/actionlint .github/workflows/*.yml
+
+security: $(STAMP) ## bandit on src, pip-audit of the installed packages (reports/bandit.json, pip-audit.json)
+	$(BIN)/python scripts/security.py
+
+gates: $(STAMP) ## after make test: branch coverage >= 90 % over both backends, no test skipped
+	$(BIN)/python scripts/gates.py
+
+check: lint workflow-lint typecheck security test gates ## everything CI runs: lint, workflow-lint, typecheck, security, test, gates
 
 migrate: $(STAMP) ## apply pending database migrations (DATABASE_URL or SQLite in the data dir)
 	$(BIN)/devpocket migrate
@@ -63,6 +73,12 @@ openapi: $(STAMP) ## print the OpenAPI schema to stdout (make -s openapi > opena
 
 bench: $(STAMP) ## benchmark with wrk on SQLite and on PostgreSQL + Redis (ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(ARGS)
+
+image: ## build the container image devpocket:ci with podman, as root (scripts/image build)
+	scripts/image build
+
+image-test: ## run the built image's entry point in a chroot as its user and check it (scripts/image test)
+	scripts/image test
 
 clean: ## remove reports, caches and build output (keeps .venv)
 	rm -rf reports htmlcov build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from devpocket.settings import Settings
+from devpocket.ssh.secrets import generate_key_entry
 
 BENCH_DIR = Path(__file__).parent
 START_TIMEOUT_S = 60.0
@@ -149,6 +150,7 @@ def devpocket_environment(data_dir: Path, **extra: str) -> dict[str, str]:
         DEVPOCKET_DATA_DIR=str(data_dir),
         ENVIRONMENT="production",
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
+        ENCRYPTION_KEY=generate_key_entry(),
         RATE_LIMIT_ENABLED="false",
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",

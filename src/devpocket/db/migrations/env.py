@@ -42,7 +42,8 @@ def _run_sync(connection: Connection) -> None:
 
 async def _run_async() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url is not None  # noqa: S101 - set by devpocket.db.migrate.alembic_config
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is unset: run migrations through devpocket.db.migrate")
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
