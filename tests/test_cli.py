@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from devpocket.cli import build_parser, main
+from devpocket.ssh.secrets import generate_key_entry
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["openapi"]])
@@ -58,3 +59,26 @@ def test_migrate_builds_the_default_sqlite_database(tmp_path: Path) -> None:
     result = _run(["migrate"], {"DEVPOCKET_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "devpocket.sqlite3").exists()
+
+
+def test_rotate_encryption_key_in_development(tmp_path: Path) -> None:
+    env = {"DEVPOCKET_DATA_DIR": str(tmp_path)}
+    assert _run(["migrate"], env).returncode == 0
+    first = (
+        (tmp_path / "encryption_keys").read_text()
+        if (tmp_path / "encryption_keys").exists()
+        else ""
+    )
+    result = _run(["rotate-encryption-key", "--generate"], env)
+    assert result.returncode == 0, result.stderr
+    assert "current key:" in result.stdout
+    keyring = (tmp_path / "encryption_keys").read_text()
+    assert keyring.count(":") >= 2  # the new key first, the earlier one kept
+    assert keyring != first
+
+
+def test_rotate_refuses_to_generate_over_a_configured_key(tmp_path: Path) -> None:
+    env = {"DEVPOCKET_DATA_DIR": str(tmp_path), "ENCRYPTION_KEY": generate_key_entry()}
+    result = _run(["rotate-encryption-key", "--generate"], env)
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEY" in result.stderr

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Row, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from devpocket.db.base import Base
 from devpocket.db.engine import create_engine, create_sessionmaker
+from devpocket.db.models import SshKey, SshProfile
 from devpocket.settings import ConfigurationError, Settings
 from devpocket.ssh.secrets import (
     DEV_KEYRING_FILE,
@@ -91,6 +91,12 @@ class RotationReport:
         return lines
 
 
+_TABLES: dict[str, Table] = {
+    model.__tablename__: model.__table__  # type: ignore[misc]
+    for model in (SshKey, SshProfile)
+}
+
+
 async def rotate_encryption(
     sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox, *, batch_size: int = 200
 ) -> RotationReport:
@@ -99,7 +105,8 @@ async def rotate_encryption(
         raise ValueError("batch_size must be at least 1")
     report = RotationReport.for_key(box.keyring.current_id)
     for table_name, columns in VAULT_COLUMNS:
-        table = Base.metadata.tables[table_name]
+        # Through the models: importing them is what puts their tables on the metadata.
+        table = _TABLES[table_name]
         after: uuid.UUID | None = None
         while True:
             async with sessionmaker() as session:
