@@ -116,7 +116,10 @@ def main() -> int:
     tests, profiles, lists = (10, 100, 20) if args.quick else (50, 500, 100)
     with tempfile.TemporaryDirectory(prefix="devpocket-bench-ssh-") as tmp:
         data_dir = Path(tmp)
-        env = server.devpocket_environment(data_dir, SSH_PROFILES_MAX="10000")
+        # The sshd is on loopback, which production mode refuses as a target by default.
+        env = server.devpocket_environment(
+            data_dir, SSH_PROFILES_MAX="10000", SSH_BLOCK_PRIVATE_TARGETS="false"
+        )
         log = ROOT / "reports" / "bench-ssh-server.log"
         with (
             server.serving(

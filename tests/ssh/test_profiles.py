@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import event, select
 from structlog.testing import capture_logs
 
 from devpocket.db.models import SshProfile
@@ -225,3 +225,32 @@ async def test_host_key_acceptance_needs_the_presented_key(
     assert accepted["pending_host_key_fingerprint"] is None
     forgotten = data(await client.delete(url, headers=account.headers))
     assert forgotten["host_key_fingerprint"] is None
+
+
+async def test_listing_is_one_query_whatever_the_count(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """No N+1: listing 3 or 30 profiles costs the same statements."""
+    app, client = app_client
+    account = await register(client)
+    engine = app.state.ctx.engine.sync_engine
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    async def listed() -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            data(await client.get(PROFILES, headers=account.headers))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len([s for s in statements if "ssh_profiles" in s])
+
+    for n in range(3):
+        await _create(client, account, name=f"p{n}")
+    few = await listed()
+    for n in range(3, 30):
+        await _create(client, account, name=f"p{n}")
+    assert await listed() == few == 1
