@@ -172,3 +172,15 @@ async def test_private_targets_are_refused_when_blocked(
                 "/api/v1/ssh/test-connection", json=body, headers=account.headers
             )
             error(response, 403, "target_not_allowed")
+
+
+async def test_a_failed_login_pins_nothing(
+    client: httpx.AsyncClient, ssh_server: SshServer
+) -> None:
+    account = await register(client)
+    body = _profile_of(ssh_server, password="wrong-password-here")
+    profile_id = await _saved(client, account, body)
+    assert (await _test(client, account, profile_id))["error"] == "auth_failed"
+    profile = data(await client.get(f"{PROFILES}/{profile_id}", headers=account.headers))
+    assert profile["host_key_fingerprint"] is None
+    assert profile["status"] == "failed"

@@ -105,18 +105,15 @@ async def target_of(
     )
 
 
-# Codes after which the key exchange completed, so the server proved it holds its host key.
-_KEY_PROVEN = {None, "auth_failed", "key_passphrase_required", "key_passphrase_incorrect"}
-
-
 def _record(profile: SshProfile, report: ConnectionReport, now: datetime) -> None:
     """Trust on first use; remember a different key as pending; keep the status current."""
     if report.code == "host_key_mismatch":
         profile.pending_host_key_type = report.host_key_type
         profile.pending_host_key_fingerprint = report.host_key_fingerprint
     elif (
-        report.host_key_fingerprint
-        and report.code in _KEY_PROVEN
+        # Pinned only by a successful connection: the server proved its key and accepted us.
+        report.success
+        and report.host_key_fingerprint
         and profile.host_key_fingerprint is None
         and not profile.strict_host_key
     ):
