@@ -55,6 +55,11 @@ RATE_LIMITED = Counter(
     "Requests refused by a rate limit, by limit.",
     ["limit"],
 )
+SSH_CONNECTION_TESTS = Counter(
+    "devpocket_ssh_connection_tests_total",
+    "SSH connection tests, by outcome (success or the error code).",
+    ["outcome"],
+)
 DB_POOL = Gauge(
     "devpocket_db_pool_connections",
     "Database pool connections, by state (in_use, idle).",

@@ -184,3 +184,5 @@ async def test_a_failed_login_pins_nothing(
     profile = data(await client.get(f"{PROFILES}/{profile_id}", headers=account.headers))
     assert profile["host_key_fingerprint"] is None
     assert profile["status"] == "failed"
+    text = (await client.get("/metrics")).text
+    assert 'devpocket_ssh_connection_tests_total{outcome="auth_failed"}' in text

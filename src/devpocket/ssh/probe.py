@@ -17,6 +17,7 @@ from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devpocket import metrics
 from devpocket.context import AppContext
 from devpocket.db.models import SshProfile
 from devpocket.errors import PermissionDenied, RateLimited
@@ -127,6 +128,7 @@ def _record(profile: SshProfile, report: ConnectionReport, now: datetime) -> Non
 
 
 def result_of(report: ConnectionReport, now: datetime) -> ConnectionTestResult:
+    metrics.SSH_CONNECTION_TESTS.labels(report.code or "success").inc()
     jump = report.jump
     return ConnectionTestResult(
         success=report.success,
