@@ -7,6 +7,7 @@ is documented in the README and ``.env.example``.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -219,17 +220,17 @@ def is_placeholder(secret: SecretStr) -> bool:
     return len(value) < MIN_SECRET_LENGTH or value.lower() in PLACEHOLDER_SECRETS
 
 
-def load_or_create_secret(path: Path) -> str:
-    """Read a generated secret, creating it (mode 0600) on first use."""
+def load_or_create_secret(path: Path, make: Callable[[], str] | None = None) -> str:
+    """Read a generated secret, creating it with ``make`` (mode 0600) on first use."""
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
+    value = make() if make is not None else secrets.token_urlsafe(48)
     try:
         with path.open("x", encoding="utf-8") as handle:
             path.chmod(0o600)
             handle.write(value)
     except FileExistsError:
-        # Another worker created it first: use theirs so every worker signs alike.
+        # Another worker created it first: use theirs so every worker agrees.
         return path.read_text(encoding="utf-8").strip()
     return value

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from devpocket.settings import ConfigurationError
+from devpocket.settings import ConfigurationError, load_or_create_secret
 
 FORMAT_VERSION = "v1"
 KEY_BYTES = 32
@@ -198,18 +198,7 @@ def _split(token: str) -> tuple[str, bytes, bytes]:
 
 def load_or_create_keyring_file(path: Path) -> str:
     """Read the development keyring, creating it (mode 0600, one fresh key) on first use."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = generate_key_entry()
-    try:
-        with path.open("x", encoding="utf-8") as handle:
-            path.chmod(0o600)
-            handle.write(value)
-    except FileExistsError:
-        # Another worker created it first: use theirs so every worker encrypts alike.
-        return path.read_text(encoding="utf-8").strip()
-    return value
+    return load_or_create_secret(path, make=generate_key_entry)
 
 
 def prepend_key_to_file(path: Path, entry: str) -> str:
