@@ -15,8 +15,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devpocket import __version__
+from devpocket.ai.router import router as ai_router
 from devpocket.api import operation_id
 from devpocket.auth.router import router as auth_router
+from devpocket.billing.router import router as billing_router
 from devpocket.context import build_context
 from devpocket.envelope import error_body
 from devpocket.errors import AppError
@@ -132,7 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Probes first: load balancers call them most. The routes join the app's own list rather
     # than being included: FastAPI matches an included router through a wrapper per level, a
     # cost paid on every request (measured with bench/; see the commit that made this change).
-    routers = (health_router, metrics_router, auth_router, users_router, ssh_router)
+    routers = (
+        health_router, metrics_router, auth_router, users_router, ssh_router, ai_router,
+        billing_router,
+    )  # fmt: skip
     for router in (*routers, api_health_router):
         app.router.routes.extend(router.routes)
 

@@ -47,6 +47,9 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=False,
         server_header=False,
+        # Ours is the access log (with request id and user); uvicorn's would format a line per
+        # request only to drop it.
+        access_log=False,
         log_config=None,
         timeout_graceful_shutdown=args.graceful_timeout,
     )

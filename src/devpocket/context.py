@@ -13,6 +13,7 @@ from anyio.abc import TaskGroup
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from devpocket import __version__
+from devpocket.ai.client import OpenRouterClient
 from devpocket.auth.cache import AuthCache
 from devpocket.auth.google import GoogleTokenVerifier
 from devpocket.auth.passwords import PasswordHasher
@@ -45,6 +46,7 @@ class AppContext:
     client_addresses: ClientAddressResolver
     readiness: SharedCheck[Readiness]
     secrets: SecretBox
+    openrouter: OpenRouterClient
     tasks: TaskGroup
 
 
@@ -96,6 +98,11 @@ async def build_context(
                 client_addresses=ClientAddressResolver(settings.trusted_proxies),
                 readiness=SharedCheck(settings.health_check_cache_seconds),
                 secrets=SecretBox.from_text(settings.encryption_keyring_text()),
+                openrouter=OpenRouterClient(
+                    http,
+                    base_url=settings.openrouter_api_base_url,
+                    timeout=settings.ai_timeout_seconds,
+                ),
                 tasks=tasks,
             )
             yield ctx

@@ -58,7 +58,10 @@ def configure_logging(settings: Settings) -> None:
     ]
     level = logging.getLevelNamesMapping()[settings.log_level]
     if settings.human_logs:
-        renderer: Any = structlog.dev.ConsoleRenderer()
+        # Plain tracebacks: rich ones print local variables, which can hold keys and passwords.
+        renderer: Any = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback
+        )
         factory: Any = structlog.PrintLoggerFactory(sys.stderr)
         stdlib_renderer: Any = renderer
     else:

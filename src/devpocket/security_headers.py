@@ -51,13 +51,12 @@ class SecurityMiddleware:
     def _secure(self, scope: Scope) -> bool:
         if scope.get("scheme") in {"https", "wss"}:
             return True
+        forwarded = (_header(scope, b"x-forwarded-proto") or "").lower()
+        if forwarded not in {"https", "wss"}:
+            return False
+        # Only a trusted proxy may say so (checked last: parsing addresses costs).
         client = scope.get("client")
-        peer = client[0] if client else None
-        return (
-            peer is not None
-            and self.proxies.is_trusted(peer)
-            and (_header(scope, b"x-forwarded-proto") or "").lower() in {"https", "wss"}
-        )
+        return client is not None and self.proxies.is_trusted(client[0])
 
     def _host_allowed(self, scope: Scope) -> bool:
         if not self.allowed_hosts or scope["path"].startswith("/health"):

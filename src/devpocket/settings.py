@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     google_jwks_cache_seconds: int = Field(default=3600, ge=0)
 
     openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
+    ai_default_model: str = "openai/gpt-4o-mini"
+    ai_cache_seconds: int = Field(default=3600, ge=0)
+    ai_timeout_seconds: float = Field(default=60.0, gt=0)
+    # AI requests per month by tier: -1 unlimited, 0 off (until subscription plans carry them).
+    ai_requests_per_month_free: int = Field(default=50, ge=-1)
+    ai_requests_per_month_pro: int = Field(default=1000, ge=-1)
+    ai_requests_per_month_team: int = Field(default=-1, ge=-1)
 
     # Until subscription plans carry their own limits.
     ssh_profiles_max: int = Field(default=100, ge=1)

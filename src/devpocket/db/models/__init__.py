@@ -6,6 +6,7 @@ from devpocket.db.models.device import Device
 from devpocket.db.models.refresh_token import RefreshToken
 from devpocket.db.models.ssh_key import SshKey
 from devpocket.db.models.ssh_profile import SshProfile
+from devpocket.db.models.usage_counter import UsageCounter
 from devpocket.db.models.user import User
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "RefreshToken",
     "SshKey",
     "SshProfile",
+    "UsageCounter",
     "User",
 ]
