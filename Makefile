@@ -71,9 +71,10 @@ migrate: $(STAMP) ## apply pending database migrations (DATABASE_URL or SQLite i
 openapi: $(STAMP) ## print the OpenAPI schema to stdout (make -s openapi > openapi.json)
 	@$(BIN)/devpocket openapi
 
-bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then the SSH vault (ARGS=--quick: a smoke run)
+bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then the SSH vault and AI help (ARGS=--quick: a smoke run)
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/ssh.py $(filter --quick,$(ARGS))
+	$(BIN)/python bench/ai.py $(filter --quick,$(ARGS))
 
 image: ## build the container image devpocket:ci with podman, as root (scripts/image build)
 	scripts/image build
