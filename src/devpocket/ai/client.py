@@ -2,28 +2,70 @@
 
 The key travels only in the ``Authorization`` header: it is never stored, logged or put in an
 error, and upstream text passed on to callers is scrubbed of anything that looks like a key.
-Failures become the ``Ai*`` errors below. A rejected key is a 400 ``ai_key_invalid``, never a 401,
-because the app reads 401 as its own session expiring.
+Failures become the ``Ai*`` errors of ``errors.py``. A rejected key is a 400 ``ai_key_invalid``,
+never a 401, because the app reads 401 as its own session expiring.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import re
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from devpocket.errors import AppError, RateLimited, UpstreamUnavailable
+from devpocket.ai.errors import (
+    AiBadOutput,
+    AiInsufficientCredits,
+    AiKeyInvalid,
+    AiModelUnknown,
+    AiRequestRejected,
+    AiUpstreamTimeout,
+    AiUpstreamUnavailable,
+    _error_for_status,
+    _error_from_body,
+    _redact,
+    _retry_after,
+    _upstream_message,
+)
+from devpocket.ai.wire import (
+    KeyInfo,
+    ModelInfo,
+    StreamEvent,
+    Usage,
+    _Completion,
+    _describe,
+    _events,
+    _KeyAnswer,
+    _ModelsAnswer,
+    _price,
+    _response_format,
+    _strip_fences,
+    _usage,
+    _Wire,
+)
+from devpocket.errors import AppError
+
+__all__ = [
+    "AiBadOutput",
+    "AiInsufficientCredits",
+    "AiKeyInvalid",
+    "AiModelUnknown",
+    "AiRequestRejected",
+    "AiUpstreamTimeout",
+    "AiUpstreamUnavailable",
+    "KeyInfo",
+    "ModelInfo",
+    "OpenRouterClient",
+    "StreamEvent",
+    "Usage",
+]
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -34,24 +76,13 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 0.5
 # No wait between attempts exceeds this; a longer Retry-After ends the retries instead.
 MAX_WAIT_SECONDS = 10.0
-DEFAULT_RETRY_AFTER_SECONDS = 30
 JSON_ATTEMPTS = 2
-REDACTED = "[redacted]"
 
 # Printable ASCII only: anything else could not go in a header, and httpx would fail obscurely.
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
-_KEY_LIKE = re.compile(r"sk-or-[A-Za-z0-9_\-]+|(?i:bearer)\s+\S+")
-_MODEL_UNKNOWN = re.compile(
-    r"not a valid model|no endpoints found for|model not found|unknown model|"
-    r"model\b.{0,100}\bdoes not exist",
-    re.IGNORECASE,
-)
-# 403 also means "your input was flagged": the key is fine then.
-_MODERATION = re.compile(r"flagged|moderation|guardrail", re.IGNORECASE)
 _FORMAT_REJECTED = re.compile(
     r"response_format|json_schema|structured output|requested parameters", re.IGNORECASE
 )
-_FENCED = re.compile(r"```[A-Za-z]*\s*(.*?)\s*```", re.DOTALL)
 
 REPAIR_PROMPT = (
     "Your previous answer was not valid: {problem}. Answer again with only the JSON object, "
@@ -59,157 +90,11 @@ REPAIR_PROMPT = (
 )
 
 
-class AiKeyInvalid(AppError):
-    status_code = 400
-    default_code = "ai_key_invalid"
-    default_message = "OpenRouter rejected this API key. Check the key in your settings."
-
-
-class AiInsufficientCredits(AppError):
-    status_code = 402
-    default_code = "ai_insufficient_credits"
-    default_message = "The OpenRouter account has too few credits for this request."
-
-
-class AiModelUnknown(AppError):
-    status_code = 400
-    default_code = "ai_model_unknown"
-    default_message = "OpenRouter does not offer this model."
-
-
-class AiRequestRejected(AppError):
-    status_code = 400
-    default_code = "ai_request_rejected"
-    default_message = "OpenRouter rejected the request."
-
-
-class AiBadOutput(AppError):
-    status_code = 502
-    default_code = "ai_bad_output"
-    default_message = "The model did not answer in the expected format. Try again or another model."
-
-    def __init__(self, message: str | None = None, *, usage: Usage | None = None) -> None:
-        # The failed attempts still cost money: callers may want to account for them.
-        self.usage = usage
-        super().__init__(message)
-
-
-class AiUpstreamUnavailable(UpstreamUnavailable):
-    status_code = 502
-    default_code = "ai_upstream_unavailable"
-    default_message = "OpenRouter is not reachable right now. Try again shortly."
-
-
-class AiUpstreamTimeout(AiUpstreamUnavailable):
-    status_code = 504
-    default_message = "OpenRouter did not answer in time. Try again shortly."
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    label: str
-    limit: float | None
-    usage: float
-    limit_remaining: float | None
-    is_free_tier: bool
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    id: str
-    name: str
-    context_length: int | None
-    # USD per token; None when unknown or variable (routers such as openrouter/auto).
-    prompt_price: float | None
-    completion_price: float | None
-
-
-@dataclass(frozen=True)
-class Usage:
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-
-    def __add__(self, later: Usage) -> Usage:
-        costs = [c for c in (self.cost, later.cost) if c is not None]
-        return Usage(
-            model=later.model or self.model,
-            prompt_tokens=self.prompt_tokens + later.prompt_tokens,
-            completion_tokens=self.completion_tokens + later.completion_tokens,
-            cost=sum(costs) if costs else None,
-        )
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    kind: Literal["delta", "usage"]
-    text: str = ""
-    usage: Usage | None = None
-
-
 @dataclass(frozen=True)
 class _Failure:
     error: AppError
     retryable: bool
     retry_after: float | None = None
-
-
-# What OpenRouter sends, as far as this client reads it; extra fields are ignored.
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _KeyData(_Wire):
-    label: str = ""
-    limit: float | None = None
-    usage: float = 0.0
-    limit_remaining: float | None = None
-    is_free_tier: bool = False
-
-
-class _KeyAnswer(_Wire):
-    data: _KeyData
-
-
-class _Pricing(_Wire):
-    prompt: float | None = None  # sent as decimal strings, e.g. "0.00000015"
-    completion: float | None = None
-
-
-class _Model(_Wire):
-    id: str
-    name: str = ""
-    context_length: int | None = None
-    pricing: _Pricing = Field(default_factory=_Pricing)
-
-
-class _ModelsAnswer(_Wire):
-    data: list[_Model]
-
-
-class _UsageWire(_Wire):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = None
-
-
-class _Text(_Wire):
-    content: str | None = None
-
-
-class _Choice(_Wire):
-    message: _Text = Field(default_factory=_Text)  # a completion's
-    delta: _Text = Field(default_factory=_Text)  # a stream chunk's
-
-
-class _Completion(_Wire):
-    """A completion, or one chunk of a streamed one."""
-
-    model: str = ""
-    choices: list[_Choice] = Field(default_factory=list)
-    usage: _UsageWire | None = None
-    error: dict[str, Any] | None = None
 
 
 W = TypeVar("W", bound=_Wire)
@@ -481,112 +366,3 @@ async def _next_line(lines: AsyncIterator[str], deadline: float) -> str | None:
         raise AiUpstreamTimeout() from exc
     except httpx.TransportError as exc:
         raise AiUpstreamUnavailable("The connection to OpenRouter broke off.") from exc
-
-
-def _error_for_status(status: int, message: str, retry_after: float | None = None) -> AppError:
-    """The app's error for an OpenRouter error status; ``message`` must already be redacted."""
-    if status == 401 or (status == 403 and not _MODERATION.search(message)):
-        return AiKeyInvalid()
-    if status == 402:
-        return AiInsufficientCredits()
-    if status == 429:
-        seconds = DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else math.ceil(retry_after)
-        return RateLimited(
-            "OpenRouter is rate limiting this key. Try again later.",
-            code="ai_upstream_rate_limited",
-            retry_after=seconds,
-        )
-    if status in (400, 404) and _MODEL_UNKNOWN.search(message):
-        return AiModelUnknown(message or None)
-    if status == 408:
-        return AiUpstreamTimeout()
-    if status >= 500:
-        return AiUpstreamUnavailable()
-    return AiRequestRejected(message or None)
-
-
-def _error_from_body(error: Mapping[str, Any], api_key: str | None) -> AppError:
-    code = error.get("code")
-    message = error.get("message")
-    status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-    return _error_for_status(status, _redact(message if isinstance(message, str) else "", api_key))
-
-
-def _upstream_message(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return ""
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) else ""
-
-
-def _redact(text: str, api_key: str | None) -> str:
-    """Upstream text fit to pass on: no key in it (whole, so shortened only afterwards)."""
-    if api_key:
-        text = text.replace(api_key, REDACTED)
-    return _KEY_LIKE.sub(REDACTED, text)[:500]
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` in seconds from now: a number of seconds or an HTTP date."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        # A date without a zone is not an HTTP date; rather no hint than a wrong one.
-        seconds = when.timestamp() - time.time() if when.tzinfo else math.nan
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _price(value: float | None) -> float | None:
-    # OpenRouter marks variable prices (routers) with -1.
-    return value if value is not None and value >= 0 else None
-
-
-def _usage(model: str, usage: _UsageWire | None) -> Usage:
-    if usage is None:
-        return Usage(model=model, prompt_tokens=0, completion_tokens=0, cost=None)
-    return Usage(model, usage.prompt_tokens, usage.completion_tokens, usage.cost)
-
-
-def _events(chunk: _Completion) -> list[StreamEvent]:
-    events = []
-    text = chunk.choices[0].delta.content if chunk.choices else None
-    if text:
-        events.append(StreamEvent(kind="delta", text=text))
-    if chunk.usage is not None:
-        events.append(StreamEvent(kind="usage", usage=_usage(chunk.model, chunk.usage)))
-    return events
-
-
-def _response_format(schema: type[BaseModel]) -> dict[str, Any]:
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", schema.__name__)[:64]
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name, "strict": True, "schema": schema.model_json_schema()},
-    }
-
-
-def _strip_fences(content: str) -> str:
-    """The JSON inside a Markdown code fence, as some models wrap it despite instructions."""
-    stripped = content.strip()
-    if stripped.startswith(("{", "[")):
-        return stripped
-    fenced = _FENCED.search(stripped)
-    return fenced.group(1) if fenced else stripped
-
-
-def _describe(error: ValidationError) -> str:
-    """The validation errors without the input values (they would repeat the whole answer)."""
-    problems = []
-    for item in error.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(part) for part in item["loc"]) or "answer"
-        problems.append(f"{where}: {item['msg']}")
-    return "; ".join(problems)
