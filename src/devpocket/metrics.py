@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from functools import cache
 
 import anyio
 from fastapi import Request, Response
@@ -68,6 +69,24 @@ DB_POOL = Gauge(
 )
 
 _POOL_SAMPLE_SECONDS = 5.0
+
+
+@cache
+def _request_series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The labelled children of the request metrics, looked up once per combination.
+
+    ``labels()`` takes a lock and builds a key on every call; routes are templates and
+    statuses few, so the combinations stay a small, bounded set.
+    """
+    counter = HTTP_REQUESTS.labels(method, route, str(status))
+    histogram = HTTP_LATENCY.labels(method, route)
+    return counter, histogram
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    counter, histogram = _request_series(method, route, status)
+    counter.inc()
+    histogram.observe(seconds)
 
 
 async def sample_pool(engine: AsyncEngine) -> None:

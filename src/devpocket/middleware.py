@@ -163,8 +163,7 @@ class RequestContextMiddleware:
         elapsed = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None)
         method = scope["method"]
-        metrics.HTTP_REQUESTS.labels(method, route or "unmatched", str(status)).inc()
-        metrics.HTTP_LATENCY.labels(method, route or "unmatched").observe(elapsed)
+        metrics.observe_request(method, route or "unmatched", status, elapsed)
         log.info(
             "request",
             method=method,

@@ -64,9 +64,13 @@ def _answer(report: Readiness) -> Envelope[Readiness] | JSONResponse:
     return JSONResponse(body, status_code=503)
 
 
+_ALIVE = ok(Liveness())
+
+
 @router.get("/health/live", summary="Liveness: the server accepts requests")
 async def live() -> Envelope[Liveness]:
-    return ok(Liveness())
+    # Always the same answer: built once, not on every probe.
+    return _ALIVE
 
 
 async def ready(ctx: Ctx) -> Envelope[Readiness] | JSONResponse:
