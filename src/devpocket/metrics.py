@@ -61,6 +61,16 @@ SSH_CONNECTION_TESTS = Counter(
     "SSH connection tests, by outcome (success or the error code).",
     ["outcome"],
 )
+AI_CALLS = Counter(
+    "devpocket_ai_calls_total",
+    "AI calls to the provider, by outcome (success or the error code).",
+    ["outcome"],
+)
+AI_LATENCY = Histogram(
+    "devpocket_ai_call_duration_seconds",
+    "Time of AI calls to the provider, retries and repairs included.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 DB_POOL = Gauge(
     "devpocket_db_pool_connections",
     "Database pool connections, by state (in_use, idle).",
@@ -81,6 +91,11 @@ def _request_series(method: str, route: str, status: int) -> tuple[Counter, Hist
     counter = HTTP_REQUESTS.labels(method, route, str(status))
     histogram = HTTP_LATENCY.labels(method, route)
     return counter, histogram
+
+
+def observe_ai_call(outcome: str, seconds: float) -> None:
+    AI_CALLS.labels(outcome).inc()
+    AI_LATENCY.observe(seconds)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -70,6 +70,9 @@ async def test_suggestions_carry_a_real_risk_classification(
     sent = _completions(fake)[0]
     assert sent.headers["authorization"] == f"Bearer {GOOD_KEY}"
     assert sent.json["model"] == "openai/gpt-4o-mini"
+    text = (await client.get("/metrics")).text
+    assert 'devpocket_ai_calls_total{outcome="success"}' in text
+    assert "devpocket_ai_call_duration_seconds_count" in text
 
 
 async def test_identical_request_is_answered_from_the_cache(
@@ -156,6 +159,8 @@ async def test_upstream_errors_map_to_stable_codes_never_401(
         f"{AI}/explain-command", json={"command": "ls"}, headers=_headers(account)
     )
     error(response, expected, code)
+    text = (await client.get("/metrics")).text
+    assert f'devpocket_ai_calls_total{{outcome="{code}"}}' in text
     if expected == 429:
         assert int(response.headers["retry-after"]) >= 1
 

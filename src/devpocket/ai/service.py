@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devpocket import metrics
 from devpocket.ai import prompts
 from devpocket.ai.cache import AnswerCache, cache_key
 from devpocket.ai.client import AiKeyInvalid, Usage
@@ -31,6 +33,7 @@ from devpocket.ai.schemas import (
 )
 from devpocket.billing.usage import consume_ai_request
 from devpocket.context import AppContext
+from devpocket.errors import AppError
 
 _MODELS_CACHE_KEY = "ai-models"
 _MODELS_SECONDS = 3600
@@ -73,7 +76,13 @@ async def _answer(
     if remembered is not None:
         return {**remembered, "cached": True}
     await consume_ai_request(db, ctx.settings, caller.user_id, caller.tier)
-    answer: dict[str, Any] = await produce()
+    started = time.perf_counter()
+    try:
+        answer: dict[str, Any] = await produce()
+    except AppError as error:
+        metrics.observe_ai_call(error.code, time.perf_counter() - started)
+        raise
+    metrics.observe_ai_call("success", time.perf_counter() - started)
     await cache.put(key, answer)
     return answer
 
