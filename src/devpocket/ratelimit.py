@@ -84,7 +84,7 @@ class ApiRateLimits:
 
     async def check(self, ctx: AppContext, scope: Scope) -> _Verdict | None:
         """The binding verdict for this request (the refusing one, else the caller's)."""
-        limiter = FixedWindowRateLimiter(ctx.broker.limits_storage)
+        limiter = ctx.throttle.limiter
         try:
             if scope["path"].startswith(_AUTH_PREFIX):
                 auth = await self._hit(limiter, "auth", self._auth, self._address(ctx, scope))

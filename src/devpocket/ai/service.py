@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ async def _answer(
     ctx: AppContext,
     caller: Caller,
     key: str,
-    produce: Any,
+    produce: Callable[[], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """The remembered answer, or a new one (counted against the month's allowance)."""
     cache = AnswerCache(ctx.broker, ctx.settings.ai_cache_seconds)

@@ -39,11 +39,11 @@ async def _device_for_login(
     db: AsyncSession, user: User, info: DeviceInfo, client: ClientInfo, now: datetime
 ) -> Device:
     """Reuse the device the app names when it is this user's; otherwise record a new one."""
-    device = await db.get(Device, info.device_id) if info.device_id else None
-    if device is not None and device.user_id != user.id:
-        device = None
+    named = await db.get(Device, info.device_id) if info.device_id else None
+    device = named if named is not None and named.user_id == user.id else None
     if device is None:
-        taken = info.device_id is not None and await db.get(Device, info.device_id) is not None
+        # Another user's device id is not reused: this login gets a fresh id.
+        taken = named is not None
         device = Device(
             id=uuid.uuid4() if taken or info.device_id is None else info.device_id,
             user_id=user.id,

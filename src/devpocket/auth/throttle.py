@@ -35,6 +35,7 @@ class Throttle:
         self._pair = parse(settings.login_failures_per_account_source)
         self._source = parse(settings.login_failures_per_source)
         self._mail = parse(settings.mail_requests_per_address)
+        self._ssh_test = parse(settings.ssh_tests_per_user)
         self._limiter: FixedWindowRateLimiter | None = None
 
     @property
@@ -87,6 +88,18 @@ class Throttle:
                 "Too many emails requested for this address. Try again later.",
                 retry_after=await self._retry_after(self._mail, *ids),
                 code="mail_throttled",
+            )
+
+    async def hit_ssh_test(self, user_id: str) -> None:
+        """Count a connection test; refuse past the per-user limit (no port scanning)."""
+        if not self.enabled:
+            return
+        ids = ("ssh-test", user_id)
+        if not await self._hit(self._ssh_test, *ids):
+            raise RateLimited(
+                "Too many connection tests. Try again later.",
+                retry_after=await self._retry_after(self._ssh_test, *ids),
+                code="ssh_test_throttled",
             )
 
     # The throttle fails open: when the shared store is down, sign-in keeps working (logged),

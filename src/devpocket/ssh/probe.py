@@ -13,35 +13,18 @@ import socket
 import uuid
 from datetime import UTC, datetime
 
-from limits import parse
-from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket import metrics
 from devpocket.context import AppContext
 from devpocket.db.models import SshProfile
-from devpocket.errors import PermissionDenied, RateLimited
+from devpocket.errors import PermissionDenied
 from devpocket.ssh import repository
 from devpocket.ssh.connect import ConnectionReport, Target, test_connection
 from devpocket.ssh.schemas import ConnectionTestRequest, ConnectionTestResult, JumpReport
 from devpocket.ssh.secrets import context_for
 
 _RESOLVE_TIMEOUT = 5.0
-
-
-async def _check_rate(ctx: AppContext, user_id: uuid.UUID) -> None:
-    if not ctx.settings.rate_limit_enabled:
-        return
-    item = parse(ctx.settings.ssh_tests_per_user)
-    limiter = FixedWindowRateLimiter(ctx.broker.limits_storage)
-    if not await limiter.hit(item, "ssh-test", str(user_id)):
-        stats = await limiter.get_window_stats(item, "ssh-test", str(user_id))
-        retry = int(stats.reset_time - datetime.now(UTC).timestamp()) + 1
-        raise RateLimited(
-            "Too many connection tests. Try again later.",
-            retry_after=retry,
-            code="ssh_test_throttled",
-        )
 
 
 async def _address(ctx: AppContext, host: str, port: int) -> str:
@@ -155,7 +138,7 @@ def result_of(report: ConnectionReport, now: datetime) -> ConnectionTestResult:
 async def test_profile(
     db: AsyncSession, ctx: AppContext, profile: SshProfile
 ) -> ConnectionTestResult:
-    await _check_rate(ctx, profile.user_id)
+    await ctx.throttle.hit_ssh_test(str(profile.user_id))
     report = await test_connection(await target_of(db, ctx, profile))
     now = datetime.now(UTC)
     _record(profile, report, now)
@@ -169,7 +152,7 @@ async def test_profile(
 async def test_unsaved(
     ctx: AppContext, user_id: uuid.UUID, data: ConnectionTestRequest
 ) -> ConnectionTestResult:
-    await _check_rate(ctx, user_id)
+    await ctx.throttle.hit_ssh_test(str(user_id))
     target = Target(
         host=await _address(ctx, data.host, data.port or 22),
         port=data.port or 22,

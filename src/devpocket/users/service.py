@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devpocket.auth.schemas import DeviceInfo, ProfileUpdateRequest
+from devpocket.auth.schemas import ProfileUpdateRequest
 from devpocket.auth.sessions import announce_revoked, auth_changed, revoke_user_sessions
 from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, Device, User
@@ -101,10 +101,9 @@ async def update_current_device(
         await db.flush()
         current.device_id = device.id
         auth_changed(db, ctx, current.user_id)
-    info = DeviceInfo(device_name=data.name, platform=data.platform, app_version=data.app_version)
-    device.name = info.device_name or device.name
-    device.platform = info.platform or device.platform
-    device.app_version = info.app_version or device.app_version
+    device.name = data.name or device.name
+    device.platform = data.platform or device.platform
+    device.app_version = data.app_version or device.app_version
     device.last_seen_at = datetime.now(UTC)
     await db.flush()
     return device.id
