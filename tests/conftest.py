@@ -24,6 +24,8 @@ POSTGRES_URL = os.environ.get(
     "DEVPOCKET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("DEVPOCKET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+pytest_plugins = ["tests.ssh_servers"]
+
 REQUIRE_SERVICES = os.environ.get("DEVPOCKET_TEST_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 

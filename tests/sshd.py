@@ -1,6 +1,6 @@
 """A real OpenSSH ``sshd`` on loopback, with host and client keys of its own.
 
-Plain helper code, no fixtures: ``tests/ssh/conftest.py`` wraps :func:`running_sshd` in fixtures.
+Plain helper code, no fixtures: ``tests/ssh_servers.py`` wraps :func:`running_sshd` in fixtures.
 Each server lives in a temporary directory (config, host key, client keys, authorized_keys, pid
 file) and runs ``sshd -D -e`` so that its log arrives on our pipe. Password authentication without
 PAM checks ``/etc/shadow``, so a dedicated system user is created once (this needs root, as CI has).

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from devpocket.log import REDACTED, redact_secrets
+from devpocket.log import REDACTED, configure_logging, redact_secrets
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import PASSWORD, register
 
@@ -66,3 +67,18 @@ async def test_log_lines_are_json_with_the_request_id(
     assert access["event"] == "request"
     assert access["level"] == "info"
     assert access["timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/ws/terminal?token=eyJ.secret.sig", "/ws/terminal?x=1&access_token=eyJ.secret.sig&y=2"],
+)
+def test_tokens_in_urls_logged_by_libraries_are_redacted(
+    settings_factory: SettingsFactory, capfd: pytest.CaptureFixture[str], path: str
+) -> None:
+    configure_logging(settings_factory(log_format="json"))
+    # uvicorn's own line for every WebSocket, query string included.
+    logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:1", path)
+    err = capfd.readouterr().err
+    assert "eyJ.secret.sig" not in err
+    assert "token=[redacted]" in err

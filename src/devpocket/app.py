@@ -32,6 +32,9 @@ from devpocket.ratelimit import RateLimitMiddleware
 from devpocket.security_headers import SecurityMiddleware
 from devpocket.settings import Settings
 from devpocket.ssh.router import router as ssh_router
+from devpocket.terminal.router import router as terminal_router
+from devpocket.terminal.router import socket_router as terminal_socket_router
+from devpocket.terminal.websocket import watch_revocations
 from devpocket.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with build_context(settings) as ctx:
             app.state.ctx = ctx
             ctx.tasks.start_soon(sample_pool, ctx.engine)
+            ctx.tasks.start_soon(watch_revocations, ctx)
             # What start-up built lives as long as the process: keep the collector from scanning
             # it again at every full collection (long pauses that show as p99 latency).
             gc.collect()
@@ -136,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # cost paid on every request (measured with bench/; see the commit that made this change).
     routers = (
         health_router, metrics_router, auth_router, users_router, ssh_router, ai_router,
-        billing_router,
+        billing_router, terminal_router, terminal_socket_router,
     )  # fmt: skip
     for router in (*routers, api_health_router):
         app.router.routes.extend(router.routes)

@@ -52,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=args.graceful_timeout,
+        ws="devpocket.terminal.going_away:GoingAwayProtocol",
     )
     return 0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -28,6 +29,11 @@ from devpocket.mail import Mailer, create_mailer
 from devpocket.mail.dispatch import MailDispatcher
 from devpocket.settings import Settings
 from devpocket.ssh.secrets import SecretBox
+from devpocket.terminal.records import SessionRecorder
+from devpocket.terminal.registry import SessionRegistry
+
+if TYPE_CHECKING:
+    from devpocket.terminal.connection import TerminalConnection
 
 
 @dataclass(slots=True)
@@ -47,7 +53,11 @@ class AppContext:
     readiness: SharedCheck[Readiness]
     secrets: SecretBox
     openrouter: OpenRouterClient
+    terminals: SessionRegistry
+    terminal_records: SessionRecorder
     tasks: TaskGroup
+    # Open terminal sockets of this process (closed when their login is revoked).
+    sockets: set[TerminalConnection] = field(default_factory=set)
 
 
 @asynccontextmanager
@@ -62,12 +72,13 @@ async def build_context(
         headers={"User-Agent": f"DevPocket/{__version__}"},
         follow_redirects=False,
     )
+    sessionmaker = create_sessionmaker(engine)
     try:
         async with anyio.create_task_group() as tasks:
             ctx = AppContext(
                 settings=settings,
                 engine=engine,
-                sessionmaker=create_sessionmaker(engine),
+                sessionmaker=sessionmaker,
                 broker=broker,
                 http=http,
                 access_tokens=AccessTokenCodec(settings),
@@ -103,9 +114,15 @@ async def build_context(
                     base_url=settings.openrouter_api_base_url,
                     timeout=settings.ai_timeout_seconds,
                 ),
+                terminals=SessionRegistry.build(settings, tasks),
+                terminal_records=SessionRecorder(sessionmaker),
                 tasks=tasks,
             )
+            ctx.terminal_records.connect(ctx.terminals)
+            tasks.start_soon(ctx.terminal_records.run, ctx.terminals)
             yield ctx
+            await ctx.terminals.close_all("server_shutdown")
+            await ctx.terminal_records.flush()
             await ctx.mail.drain(grace=10.0)
             tasks.cancel_scope.cancel()
     finally:

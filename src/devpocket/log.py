@@ -49,6 +49,19 @@ def _orjson_dumps(value: Any, **_: Any) -> bytes:
     return orjson.dumps(value, default=str)
 
 
+_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token)=)[^&\s\"']+")
+
+
+class QueryTokenFilter(logging.Filter):
+    """Blank tokens in URLs that libraries log (uvicorn logs each WebSocket's path and query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _QUERY_TOKEN.sub(r"\1[redacted]", message), None
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -86,6 +99,7 @@ def configure_logging(settings: Settings) -> None:
             ],
         )
     )
+    handler.addFilter(QueryTokenFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

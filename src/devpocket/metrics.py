@@ -77,6 +77,33 @@ DB_POOL = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+WEBSOCKETS = Gauge(
+    "devpocket_websocket_connections",
+    "Open WebSocket connections, by endpoint.",
+    ["endpoint"],
+    multiprocess_mode="livesum",
+)
+WEBSOCKET_CLOSES = Counter(
+    "devpocket_websocket_closes_total",
+    "WebSocket connections closed by the server, by close code.",
+    ["code"],
+)
+TERMINAL_SESSIONS = Gauge(
+    "devpocket_terminal_sessions",
+    "Live terminal sessions, by type (local, ssh).",
+    ["type"],
+    multiprocess_mode="livesum",
+)
+TERMINAL_SESSIONS_STARTED = Counter(
+    "devpocket_terminal_sessions_started_total",
+    "Terminal sessions started, by type.",
+    ["type"],
+)
+TERMINAL_BYTES = Counter(
+    "devpocket_terminal_bytes_total",
+    "Bytes through terminal sessions, by direction (in: typed, out: program output).",
+    ["direction"],
+)
 
 _POOL_SAMPLE_SECONDS = 5.0
 

@@ -143,6 +143,20 @@ class Settings(BaseSettings):
     # None: refuse private, loopback and link-local targets except in development and testing.
     ssh_block_private_targets: bool | None = None
 
+    # Terminals. None: local shells on in development, off otherwise (they run as the server).
+    allow_local_shell: bool | None = None
+    terminal_shell: str | None = None  # default: $SHELL of the server, else /bin/bash
+    terminal_detach_timeout_seconds: int = Field(default=30 * 60, ge=1, le=24 * 3600)
+    terminal_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
+    terminal_sessions_max: int = Field(default=500, ge=1)
+    terminal_sessions_per_user_free: int = Field(default=3, ge=0)
+    terminal_sessions_per_user_pro: int = Field(default=10, ge=0)
+    terminal_sessions_per_user_team: int = Field(default=25, ge=0)
+    terminal_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    terminal_frames_per_second: int = Field(default=200, ge=1)
+    terminal_auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    terminal_heartbeat_seconds: float = Field(default=30.0, gt=0)
+
     @field_validator(
         "google_client_ids", "cors_origins", "trusted_proxies", "allowed_hosts", mode="before"
     )
@@ -159,6 +173,12 @@ class Settings(BaseSettings):
         if self.ssh_block_private_targets is not None:
             return self.ssh_block_private_targets
         return not self.is_development
+
+    @property
+    def local_shell_allowed(self) -> bool:
+        if self.allow_local_shell is not None:
+            return self.allow_local_shell
+        return self.is_development
 
     @property
     def sqlite_path(self) -> Path:

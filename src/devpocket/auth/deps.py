@@ -65,6 +65,16 @@ async def _check(ctx: AppContext, claims: AccessClaims) -> Authenticated:
     )
 
 
+async def authenticate_token(ctx: AppContext, token: str) -> Authenticated:
+    """The caller an access token stands for (WebSockets, which have no dependencies)."""
+    return await _check(ctx, ctx.access_tokens.verify(token))
+
+
+async def recheck(ctx: AppContext, claims: AccessClaims) -> Authenticated:
+    """Whether a login is still live, for a long connection whose token may have expired."""
+    return await _check(ctx, claims)
+
+
 class BearerAuthentication(HTTPBearer):
     """The bearer scheme of the OpenAPI schema, which also checks the token and its session.
 

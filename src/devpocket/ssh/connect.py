@@ -313,6 +313,15 @@ async def open_connection(target: Target) -> AsyncIterator[asyncssh.SSHClientCon
         yield hop.connection
 
 
+@asynccontextmanager
+async def open_reported(
+    target: Target,
+) -> AsyncIterator[tuple[asyncssh.SSHClientConnection, ConnectionReport]]:
+    """:func:`open_connection`, with the report of connecting (for pinning the host key)."""
+    async with _open_hops(target) as hop:
+        yield hop.connection, hop.report
+
+
 async def test_connection(target: Target) -> ConnectionReport:
     """Connect, authenticate, run nothing and disconnect; report what happened."""
     started = time.perf_counter()

@@ -89,7 +89,7 @@ async def target_of(
     )
 
 
-def _record(profile: SshProfile, report: ConnectionReport, now: datetime) -> None:
+def record_report(profile: SshProfile, report: ConnectionReport, now: datetime) -> None:
     """Trust on first use; remember a different key as pending; keep the status current."""
     if report.code == "host_key_mismatch":
         profile.pending_host_key_type = report.host_key_type
@@ -141,19 +141,31 @@ async def test_profile(
     await ctx.throttle.hit_ssh_test(str(profile.user_id))
     report = await test_connection(await target_of(db, ctx, profile))
     now = datetime.now(UTC)
-    _record(profile, report, now)
+    await record_reports(db, profile, report, now)
+    return result_of(report, now)
+
+
+async def record_reports(
+    db: AsyncSession, profile: SshProfile, report: ConnectionReport, now: datetime
+) -> None:
+    """What a connection showed, kept on the profile and on its jump host's profile."""
+    record_report(profile, report, now)
     if report.jump is not None and profile.jump_profile_id is not None:
         hop = await repository.get_profile(db, profile.jump_profile_id)
         if hop is not None:
-            _record(hop, report.jump, now)
-    return result_of(report, now)
+            record_report(hop, report.jump, now)
 
 
 async def test_unsaved(
     ctx: AppContext, user_id: uuid.UUID, data: ConnectionTestRequest
 ) -> ConnectionTestResult:
     await ctx.throttle.hit_ssh_test(str(user_id))
-    target = Target(
+    target = await unsaved_target(ctx, data)
+    return result_of(await test_connection(target), datetime.now(UTC))
+
+
+async def unsaved_target(ctx: AppContext, data: ConnectionTestRequest) -> Target:
+    return Target(
         host=await _address(ctx, data.host, data.port or 22),
         port=data.port or 22,
         username=data.username,
@@ -165,4 +177,3 @@ async def test_unsaved(
         connect_timeout=float(data.connect_timeout or 10),
         jump=None,
     )
-    return result_of(await test_connection(target), datetime.now(UTC))

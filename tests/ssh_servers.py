@@ -1,4 +1,4 @@
-"""Real OpenSSH servers on loopback for the SSH tests.
+"""Real OpenSSH servers on loopback, as fixtures for every test package (a plugin of conftest).
 
 The two long-lived servers are shared by the whole run (starting sshd costs a few hundred ms);
 a test that changes a server's host key gets one of its own.

@@ -1,0 +1,1 @@
+"""Terminal sessions: local shells and SSH in a PTY, their output, marks and command blocks."""

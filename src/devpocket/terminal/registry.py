@@ -1,0 +1,201 @@
+"""Every live session of this server process, by id; created, found, timed out and ended here.
+
+Built in the lifespan. Sessions run in the lifespan's task group; when a session ends its record
+is completed in the database and attached sockets are told. A session with no socket attached
+ends after the detach timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+from anyio.abc import TaskGroup
+
+from devpocket import metrics
+from devpocket.errors import NotFound, PermissionDenied, RateLimited
+from devpocket.settings import Settings
+from devpocket.terminal import shell_integration
+from devpocket.terminal.blocks import Block
+from devpocket.terminal.launch import (
+    LocalSpec,
+    base_environment,
+    check_env,
+    choose_cwd,
+    choose_shell,
+)
+from devpocket.terminal.local import LocalProcess
+from devpocket.terminal.process import TerminalProcess
+from devpocket.terminal.session import SessionKind, SessionOwner, TerminalSession
+
+log = structlog.get_logger(__name__)
+
+Recorder = Callable[[TerminalSession], Awaitable[None]]
+BlockRecorder = Callable[[TerminalSession, Block], None]
+
+
+class SessionLimitReached(RateLimited):
+    default_code = "session_limit_reached"
+
+
+class SessionRegistry:
+    def __init__(self, settings: Settings, tasks: TaskGroup, integration_dir: Path) -> None:
+        self.settings = settings
+        self._tasks = tasks
+        self._integration_dir = integration_dir
+        self._sessions: dict[str, TerminalSession] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.on_start: Recorder | None = None
+        self.on_end: Recorder | None = None
+        self.on_block: BlockRecorder | None = None
+        self.closing = False
+
+    @classmethod
+    def build(cls, settings: Settings, tasks: TaskGroup) -> SessionRegistry:
+        directory = settings.data_dir / "shell-integration"
+        shell_integration.write_integration_files(directory)
+        return cls(settings, tasks, directory)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def live_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(session_id) for session_id in self._sessions]
+
+    def sessions_of(self, user_id: uuid.UUID) -> list[TerminalSession]:
+        return [s for s in self._sessions.values() if s.owner.user_id == user_id]
+
+    def owned(self, user_id: uuid.UUID, session_id: str) -> TerminalSession:
+        """The user's live session; another user's session is as unknown as a missing one."""
+        session = self._sessions.get(session_id)
+        if session is None or session.owner.user_id != user_id:
+            raise NotFound("No such terminal session is running.", code="session_not_found")
+        return session
+
+    def get(self, session_id: str) -> TerminalSession | None:
+        return self._sessions.get(session_id)
+
+    def user_limit(self, tier: str) -> int:
+        limits = {
+            "pro": self.settings.terminal_sessions_per_user_pro,
+            "team": self.settings.terminal_sessions_per_user_team,
+        }
+        return limits.get(tier, self.settings.terminal_sessions_per_user_free)
+
+    def check_capacity(self, owner: SessionOwner) -> None:
+        if self.closing:
+            raise RateLimited("The server is shutting down.", retry_after=5, code="server_closing")
+        if len(self._sessions) >= self.settings.terminal_sessions_max:
+            raise SessionLimitReached(
+                "This server runs as many terminal sessions as it can.", retry_after=30
+            )
+        limit = self.user_limit(owner.tier)
+        if len(self.sessions_of(owner.user_id)) >= limit:
+            raise SessionLimitReached(
+                f"Your plan allows {limit} terminal sessions at once: close one first.",
+                retry_after=60,
+            )
+
+    async def create_local(self, owner: SessionOwner, spec: LocalSpec) -> TerminalSession:
+        if not self.settings.local_shell_allowed:
+            raise PermissionDenied(
+                "Local shells are turned off on this server.", code="local_shell_disabled"
+            )
+        self.check_capacity(owner)
+        shell = choose_shell(spec.shell, self.settings.terminal_shell)
+        env = base_environment(shell)
+        launch = shell_integration.shell_launch(shell, self._integration_dir)
+        env.update(check_env(spec.env))
+        env.update(launch.env)
+        cwd = choose_cwd(spec.cwd, Path(env["HOME"]))
+        process = await LocalProcess.spawn(
+            launch.argv, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
+        )
+        return await self.adopt(owner, "local", process, shell=shell)
+
+    async def adopt(
+        self,
+        owner: SessionOwner,
+        kind: SessionKind,
+        process: TerminalProcess,
+        *,
+        shell: str | None = None,
+        profile_id: uuid.UUID | None = None,
+    ) -> TerminalSession:
+        """Register a started process as a session, record it, and run it."""
+        session = TerminalSession(
+            owner=owner,
+            kind=kind,
+            process=process,
+            buffer_bytes=self.settings.terminal_buffer_bytes,
+            shell=shell,
+            profile_id=profile_id,
+            on_block=self.on_block,
+        )
+        self._sessions[session.id] = session
+        metrics.TERMINAL_SESSIONS.labels(kind).inc()
+        metrics.TERMINAL_SESSIONS_STARTED.labels(kind).inc()
+        session.start()
+        self.detached(session)
+        if self.on_start is not None:
+            await self.on_start(session)
+        self._tasks.start_soon(self._run, session)
+        log.info("terminal_session_started", session_id=session.id, kind=kind)
+        return session
+
+    async def _run(self, session: TerminalSession) -> None:
+        try:
+            await session.run()
+        finally:
+            self._sessions.pop(session.id, None)
+            self._cancel_timer(session.id)
+            metrics.TERMINAL_SESSIONS.labels(session.kind).dec()
+            log.info(
+                "terminal_session_ended",
+                session_id=session.id,
+                exit_code=session.ending.exit_code,
+                reason=session.ending.reason,
+            )
+            try:
+                if self.on_end is not None:
+                    await self.on_end(session)
+            finally:
+                session.mark_closed()
+
+    # Detached sessions -----------------------------------------------------------------------
+
+    def attached(self, session: TerminalSession) -> None:
+        self._cancel_timer(session.id)
+
+    def detached(self, session: TerminalSession) -> None:
+        """Called when a session may have no socket left: start its detach timeout."""
+        if session.attachments or session.closed.is_set():
+            return
+        self._cancel_timer(session.id)
+        loop = asyncio.get_running_loop()
+        self._timers[session.id] = loop.call_later(
+            self.settings.terminal_detach_timeout_seconds, self._expire, session
+        )
+
+    def _expire(self, session: TerminalSession) -> None:
+        self._timers.pop(session.id, None)
+        if not session.attachments:
+            self._tasks.start_soon(session.close, "detach_timeout")
+
+    def _cancel_timer(self, session_id: str) -> None:
+        timer = self._timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def close_all(self, reason: str) -> None:
+        """End every session (server shutdown), and wait until they are recorded as ended."""
+        self.closing = True
+        sessions = list(self._sessions.values())
+        async with asyncio.TaskGroup() as group:
+            for session in sessions:
+                group.create_task(session.close(reason))
+        for session in sessions:
+            await session.closed.wait()

@@ -1,0 +1,155 @@
+"""Local shells in a PTY: size, signals, exit status, environment, the process group, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+from typing import Any
+
+import pytest
+
+from tests.terminal.live import LiveServer
+
+
+async def test_stty_size_follows_the_creation_size_and_a_resize(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local(cols=100, rows=30)
+        await term.run(session_id, "echo size=$(stty size)")
+        await term.output_contains(session_id, "size=30 100")
+        await term.send("resize", {"cols": 132, "rows": 43}, session_id)
+        await term.run(session_id, "echo size=$(stty size)")
+        await term.output_contains(session_id, "size=43 132")
+
+
+async def test_ctrl_c_interrupts_the_foreground_program(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.ready(session_id)
+        await term.run(session_id, "sleep 30; echo status=$?")
+        await asyncio.sleep(0.3)
+        await term.send("data", "\x03", session_id)
+        await term.output_contains(session_id, "^C", timeout=5)
+        await term.run(session_id, "echo after-$((1+1))")
+        await term.output_contains(session_id, "after-2", timeout=5)
+
+
+@pytest.mark.parametrize("code", [0, 3, 130])
+async def test_the_exit_status_is_reported_when_the_shell_exits(
+    live: LiveServer, code: int
+) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.ready(session_id)
+        await term.run(session_id, f"exit {code}")
+        closed = await term.action("session_closed")
+    assert closed["data"] == {
+        "action": "session_closed",
+        "session_id": session_id,
+        "exit_code": code,
+        "reason": "exited",
+    }
+    records = (await live.http.get("/api/v1/terminal/sessions", headers=account.headers)).json()
+    [record] = records["data"]["sessions"]
+    assert (record["status"], record["exit_code"], record["end_reason"]) == (
+        "ended",
+        code,
+        "exited",
+    )
+
+
+async def test_closing_a_session_ends_its_whole_process_group(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.run(session_id, "sleep 300 & echo bg-pid=$!")
+        pattern = re.compile(r"bg-pid=(\d+)\r\n")
+        await term.until(lambda f: pattern.search(term.output.get(session_id, "")) is not None)
+        match = pattern.search(term.output[session_id])
+        assert match is not None
+        pid = int(match.group(1))
+        os.kill(pid, 0)  # running
+        await term.control(action="close_session", session_id=session_id)
+        closed = await term.action("session_closed")
+    assert closed["data"]["reason"] == "closed_by_user"
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the background job outlived its session")
+
+
+async def test_the_shell_gets_a_terminal_and_not_the_servers_secrets(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local(env={"GREETING": "hi-there"})
+        await term.run(session_id, "echo term=$TERM greet=$GREETING secret=${JWT_SECRET_KEY:-none}")
+        output = await term.output_contains(session_id, "greet=hi-there")
+        output = await term.output_contains(session_id, "secret=none\r\n")
+    assert "term=xterm-256color greet=hi-there secret=none\r\n" in output
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        ({"shell": "/usr/bin/python3"}, "shell_unknown"),
+        ({"cwd": "/no/such/dir"}, "cwd_not_found"),
+        ({"env": {"LD_PRELOAD": "/tmp/x.so"}}, "invalid_env"),
+        ({"cols": 0}, "invalid_input"),
+    ],
+)
+async def test_bad_local_options_are_a_session_error(
+    live: LiveServer, options: dict[str, Any], code: str
+) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        await term.control(action="create_session", type="local", request_id="r1", **options)
+        error = await term.action("session_error")
+    assert error["data"]["code"] == code
+    assert error["data"]["request_id"] == "r1"
+    assert error["data"]["error"]
+
+
+async def test_a_cwd_is_where_the_shell_starts(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local(cwd="/usr")
+        await term.run(session_id, "echo at=$(pwd)")
+        await term.output_contains(session_id, "at=/usr")
+
+
+async def test_a_string_control_frame_runs_a_command_line(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.send("control", "echo via-$((3*3))-control", session_id)
+        await term.output_contains(session_id, "via-9-control")
+
+
+async def test_signals_the_server_ignores_are_not_ignored_in_the_shell(
+    live: LiveServer,
+) -> None:
+    account = await live.account()
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        async with live.terminal(account) as term:
+            session_id = await term.create_local()
+            await term.run(session_id, "sh -c 'grep SigIgn /proc/self/status' | tr a-z A-Z")
+            output = await term.output_contains(session_id, "SIGIGN:")
+            await term.until(
+                lambda f: re.search(r"SIGIGN:\s+[0-9A-F]{16}", term.output[session_id]) is not None
+            )
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    match = re.search(r"SIGIGN:\s+([0-9A-F]{16})", term.output[session_id])
+    assert match is not None, output
+    ignored = int(match.group(1), 16)
+    assert ignored & (1 << (signal.SIGHUP - 1)) == 0
+    assert ignored & (1 << (signal.SIGINT - 1)) == 0

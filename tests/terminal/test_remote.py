@@ -1,0 +1,116 @@
+"""SSH sessions through the terminal socket, against a real sshd on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.helpers import Account, data
+from tests.sshd import SshServer
+from tests.terminal.live import LiveServer, Terminal
+
+PROFILES = "/api/v1/ssh/profiles"
+
+
+def _profile_of(server: SshServer, **overrides: Any) -> dict[str, Any]:
+    return {
+        "name": f"sshd-{server.port}",
+        "host": server.host,
+        "port": server.port,
+        "username": server.username,
+        "password": server.password,
+        "connect_timeout": 5,
+        **overrides,
+    }
+
+
+async def _saved(live: LiveServer, account: Account, body: dict[str, Any]) -> str:
+    created = data(await live.http.post(PROFILES, json=body, headers=account.headers), 201)
+    return str(created["id"])
+
+
+async def _created(term: Terminal, **request: Any) -> str:
+    await term.control(action="create_session", **request)
+    frame = await term.until(
+        lambda f: (
+            f["type"] == "control"
+            and f["data"].get("action") in {"session_created", "session_error"}
+        ),
+        timeout=20,
+    )
+    assert frame["data"]["action"] == "session_created", frame
+    session_id: str = frame["data"]["session_id"]
+    term.next_seq[session_id] = 0
+    return session_id
+
+
+async def test_an_ssh_session_runs_resizes_and_reports_the_exit_status(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    profile_id = await _saved(live, account, _profile_of(ssh_server))
+    async with live.terminal(account) as term:
+        session_id = await _created(term, profile_id=profile_id, cols=90, rows=20)
+        await term.run(session_id, "echo remote-$((20+1)) size=$(stty size) term=$TERM")
+        await term.output_contains(session_id, "remote-21 size=20 90 term=xterm-256color")
+        await term.send("resize", {"cols": 120, "rows": 40}, session_id)
+        await asyncio.sleep(0.2)
+        await term.run(session_id, "echo now=$(stty size)")
+        await term.output_contains(session_id, "now=40 120")
+        await term.run(session_id, "exit 7")
+        closed = await term.action("session_closed")
+    assert closed["data"]["exit_code"] == 7
+    profile = data(await live.http.get(f"{PROFILES}/{profile_id}", headers=account.headers))
+    assert profile["host_key_fingerprint"] == ssh_server.host_key_fingerprint
+    assert profile["status"] == "active"
+    [record] = data(await live.http.get("/api/v1/terminal/sessions", headers=account.headers))[
+        "sessions"
+    ]
+    assert (record["type"], record["ssh_profile_id"], record["exit_code"]) == ("ssh", profile_id, 7)
+
+
+async def test_an_inline_profile_as_the_app_sends_it_opens_a_session(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        inline = {**_profile_of(ssh_server), "authType": "PASSWORD", "id": None}
+        session_id = await _created(term, profile=inline)
+        await term.run(session_id, "echo inline-$((2+2))")
+        await term.output_contains(session_id, "inline-4")
+
+
+async def test_a_wrong_password_is_a_session_error_with_its_code(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        await term.control(
+            action="create_session", profile=_profile_of(ssh_server, password="wrong")
+        )
+        error = await term.action("session_error", timeout=20)
+    assert error["data"]["code"] == "auth_failed"
+
+
+async def test_another_users_profile_is_not_found(live: LiveServer, ssh_server: SshServer) -> None:
+    owner, other = await live.account(), await live.account()
+    profile_id = await _saved(live, owner, _profile_of(ssh_server))
+    async with live.terminal(other) as term:
+        await term.control(action="create_session", profile_id=profile_id)
+        error = await term.action("session_error")
+    assert error["data"]["code"] == "profile_not_found"
+
+
+async def test_a_dropped_ssh_connection_ends_the_session_with_a_reason(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    profile_id = await _saved(live, account, _profile_of(ssh_server))
+    async with live.terminal(account) as term:
+        session_id = await _created(term, profile_id=profile_id)
+        await term.ready(session_id)
+        # The server side of the connection dies without a goodbye.
+        await term.run(session_id, "kill -9 $PPID")
+        closed = await term.action("session_closed", timeout=20)
+    assert closed["data"]["reason"] == "connection_lost"
+    assert closed["data"]["exit_code"] is None
