@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from devpocket.db.base import Base
+from devpocket.db.models import CommandHistory
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import Account, data, error, register
 from tests.openrouter import FakeOpenRouter, FakeResponse, serving_openrouter
@@ -119,6 +121,66 @@ async def test_error_explanation_with_fix_risks(
     assert answer["cause"] == "No such directory."
     assert answer["fixes"][0]["command"] == "mkdir -p x"
     assert answer["fixes"][0]["risk"] in {"safe", "caution"}
+
+
+async def _block(app: FastAPI, account: Account, **fields: Any) -> str:
+    """A finished command block as the terminal stores it (a command-history entry)."""
+    async with app.state.ctx.sessionmaker() as db:
+        entry = CommandHistory(
+            user_id=uuid.UUID(account.user_id), session_id=str(uuid.uuid4()), **fields
+        )
+        db.add(entry)
+        await db.commit()
+        return str(entry.id)
+
+
+async def test_a_failed_block_is_explained_from_its_stored_output(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter
+) -> None:
+    app, client, account = ai
+    fake.default_completion(json.dumps(ERROR))
+    output = "bash: cd: x: No such file or directory\n"
+    block_id = await _block(app, account, command="cd x", output=output, exit_code=1)
+    answer = data(await client.post(f"{AI}/explain-block/{block_id}", headers=_headers(account)))
+    assert answer["cause"] == "No such directory."
+    assert answer["fixes"][0]["command"] == "mkdir -p x"
+    [call] = _completions(fake)
+    asked = json.dumps(call.json["messages"])
+    assert "No such file or directory" in asked
+    assert "cd x" in asked
+
+
+async def test_a_block_stream_is_served_as_events(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter
+) -> None:
+    app, client, account = ai
+    block_id = await _block(app, account, command="make", output="make: *** Error 2", exit_code=2)
+    headers = _headers(account, Accept="text/event-stream")
+    response = await client.post(f"{AI}/explain-block/{block_id}", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert "event: done" in response.text
+
+
+async def test_another_users_or_an_unknown_block_is_404(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter
+) -> None:
+    app, client, account = ai
+    other = await register(client)
+    theirs = await _block(app, other, command="ls /secret", output="", exit_code=2)
+    for block_id in (theirs, str(uuid.uuid4())):
+        response = await client.post(f"{AI}/explain-block/{block_id}", headers=_headers(account))
+        error(response, 404, "block_not_found")
+    assert _completions(fake) == []
+
+
+async def test_a_block_without_a_command_line_is_refused(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account],
+) -> None:
+    app, client, account = ai
+    block_id = await _block(app, account, command="", output="x", exit_code=1)
+    response = await client.post(f"{AI}/explain-block/{block_id}", headers=_headers(account))
+    error(response, 400, "block_without_command")
 
 
 @pytest.mark.parametrize(

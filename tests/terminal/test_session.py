@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+from tests.conftest import SettingsFactory
 from tests.helpers import data
-from tests.terminal.live import LiveServer, Terminal
+from tests.openrouter import GOOD_KEY, serving_openrouter
+from tests.terminal.live import LiveServer, Terminal, live_server
 
 Frame = dict[str, object]
 
@@ -106,3 +109,31 @@ async def test_a_reattach_replays_the_block_announcements_after_since(
         again.next_seq[session_id] = since
         [block] = await _finished(again, 1)
     assert block["command"] == "echo replayed"
+
+
+async def test_a_failed_block_is_explained_in_one_call(
+    settings_factory: SettingsFactory,
+) -> None:
+    async with serving_openrouter() as fake:
+        fake.default_completion(json.dumps({"cause": "No such file.", "fixes": []}))
+        settings = settings_factory(terminal_shell="/bin/bash", openrouter_api_base_url=fake.url)
+        async with live_server(settings) as live:
+            account = await live.account()
+            async with live.terminal(account) as term:
+                session_id = await term.create_local()
+                await term.run(session_id, "cat /no/such/file")
+                [block] = await _finished(term, 1)
+            headers = {**account.headers, "X-OpenRouter-Key": GOOD_KEY}
+            path = f"/api/v1/ai/explain-block/{block['id']}"
+            for _ in range(50):  # the block is stored by a writer of its own, just after
+                response = await live.http.post(path, headers=headers)
+                if response.status_code != 404:
+                    break
+                await asyncio.sleep(0.1)
+            answer = data(response)
+        [call] = [r for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert answer["cause"] == "No such file."
+    asked = json.dumps(call.json["messages"])
+    assert "cat /no/such/file" in asked
+    assert "No such file or directory" in asked
+    assert block["exit_code"] == 1

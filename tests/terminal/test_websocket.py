@@ -206,3 +206,26 @@ async def test_a_flood_is_limited_then_closed_with_4429(live: LiveServer) -> Non
             await term.until(lambda frame: False, timeout=5)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == CloseCode.FLOODING
+
+
+def _sample(text: str, series: str) -> float:
+    """The value of one series (name and labels, as exposed) in a metrics page; 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_sockets_sessions_and_bytes_are_in_the_metrics(live: LiveServer) -> None:
+    socket_gauge = 'devpocket_websocket_connections{endpoint="terminal"}'
+    sessions_gauge = 'devpocket_terminal_sessions{type="local"}'
+    bytes_out = 'devpocket_terminal_bytes_total{direction="out"}'
+    before = (await live.http.get("/metrics")).text
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.ready(session_id)
+        during = (await live.http.get("/metrics")).text
+    assert _sample(during, socket_gauge) == _sample(before, socket_gauge) + 1
+    assert _sample(during, sessions_gauge) == _sample(before, sessions_gauge) + 1
+    assert _sample(during, bytes_out) > _sample(before, bytes_out)

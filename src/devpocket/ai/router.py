@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Header, Request
@@ -13,6 +14,7 @@ from devpocket.ai.risk import classify
 from devpocket.ai.schemas import (
     ErrorAnswer,
     ExplainAnswer,
+    ExplainBlockRequest,
     ExplainCommandRequest,
     ExplainErrorRequest,
     KeyCheck,
@@ -117,6 +119,25 @@ async def explain_error(
         return ok(await service.explain_error(db, ctx, caller, data))
     messages = prompts.error_messages(data.command, data.output, data.exit_code, stream=True)
     return await _stream(db, ctx, caller, data.model, messages, {})
+
+
+@router.post(
+    "/explain-block/{block_id}",
+    response_model=Envelope[ErrorAnswer],
+    responses={200: {"content": _STREAMS}, **error_responses(404)},
+    summary="Explain a finished command block of a terminal session (its stored output)",
+)
+async def explain_block(
+    request: Request, block_id: uuid.UUID, auth: CurrentAuth, db: DbSession, ctx: Ctx,
+    key: OpenRouterKey = None, data: ExplainBlockRequest | None = None,
+) -> Any:  # fmt: skip
+    data = data or ExplainBlockRequest()
+    caller = _caller(request, auth, key, data.api_key)
+    failed = await service.block_as_error(db, auth.user_id, block_id, data.model)
+    if not _wants_stream(request):
+        return ok(await service.explain_error(db, ctx, caller, failed))
+    messages = prompts.error_messages(failed.command, failed.output, failed.exit_code, stream=True)
+    return await _stream(db, ctx, caller, failed.model, messages, {})
 
 
 async def _stream(

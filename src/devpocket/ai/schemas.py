@@ -56,6 +56,10 @@ class ExplainErrorRequest(_Input):
     )
 
 
+class ExplainBlockRequest(_Input):
+    """Only the model and key: the command, output and exit code come from the stored block."""
+
+
 class ValidateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     api_key: str | None = Field(

@@ -34,7 +34,8 @@ from devpocket.ai.schemas import (
 )
 from devpocket.billing.usage import consume_ai_request
 from devpocket.context import AppContext
-from devpocket.errors import AppError
+from devpocket.errors import AppError, InvalidInput, NotFound
+from devpocket.terminal.repository import get_block
 
 _MODELS_CACHE_KEY = "ai-models"
 _MODELS_SECONDS = 3600
@@ -142,6 +143,25 @@ async def explain(
         }
 
     return ExplainAnswer.model_validate(await _answer(db, ctx, caller, key, produce))
+
+
+async def block_as_error(
+    db: AsyncSession, user_id: uuid.UUID, block_id: uuid.UUID, model: str | None
+) -> ExplainErrorRequest:
+    """A finished command block (a command-history entry) as an error to explain."""
+    entry = await get_block(db, user_id, block_id)
+    if entry is None:
+        raise NotFound("No such command block.", code="block_not_found")
+    if not entry.command.strip():
+        raise InvalidInput(
+            "This block has no command line to explain.", code="block_without_command"
+        )
+    return ExplainErrorRequest(
+        command=entry.command[:4000],
+        output=(entry.output or "")[-100_000:],
+        exit_code=entry.exit_code,
+        model=model,
+    )
 
 
 async def explain_error(

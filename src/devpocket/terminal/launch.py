@@ -24,7 +24,7 @@ MAX_VALUE = 4096
 
 @dataclass(frozen=True, slots=True)
 class LocalSpec:
-    shell: str | None = None
+    program: str | None = None  # the login shell asked for
     cwd: str | None = None
     cols: int = 80
     rows: int = 24

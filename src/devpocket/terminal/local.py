@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
+import subprocess  # nosec B404 - runs env once to learn what it supports
 import termios
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def _launcher() -> list[str]:
         raise ShellUnavailable("Local shells need util-linux's setsid on the server.")
     env = shutil.which("env")
     if env is not None:
-        probe = subprocess.run(  # noqa: S603 - a fixed command, once per process
+        probe = subprocess.run(  # noqa: S603  # nosec B603 - a fixed command, once per process
             [env, "--default-signal", "true"], capture_output=True, check=False, timeout=5
         )
         if probe.returncode == 0:

@@ -73,7 +73,7 @@ class SessionRecorder:
                     user_id=session.owner.user_id,
                     type=session.kind,
                     ssh_profile_id=session.profile_id,
-                    shell=session.shell,
+                    shell=session.shell,  # nosec B604 - a column, not a shell flag
                     status="active",
                     created_at=session.created_at,
                     last_activity=session.created_at,

@@ -105,7 +105,7 @@ class SessionRegistry:
                 "Local shells are turned off on this server.", code="local_shell_disabled"
             )
         self.check_capacity(owner)
-        shell = choose_shell(spec.shell, self.settings.terminal_shell)
+        shell = choose_shell(spec.program, self.settings.terminal_shell)
         env = base_environment(shell)
         launch = shell_integration.shell_launch(shell, self._integration_dir)
         env.update(check_env(spec.env))
@@ -114,7 +114,7 @@ class SessionRegistry:
         process = await LocalProcess.spawn(
             launch.argv, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
         )
-        return await self.adopt(owner, "local", process, shell=shell)
+        return await self.adopt(owner, "local", process, program=shell)
 
     async def adopt(
         self,
@@ -122,7 +122,7 @@ class SessionRegistry:
         kind: SessionKind,
         process: TerminalProcess,
         *,
-        shell: str | None = None,
+        program: str | None = None,
         profile_id: uuid.UUID | None = None,
     ) -> TerminalSession:
         """Register a started process as a session, record it, and run it."""
@@ -131,7 +131,7 @@ class SessionRegistry:
             kind=kind,
             process=process,
             buffer_bytes=self.settings.terminal_buffer_bytes,
-            shell=shell,
+            program=program,
             profile_id=profile_id,
             on_block=self.on_block,
         )

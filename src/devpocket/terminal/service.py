@@ -32,7 +32,7 @@ async def open_session(
 ) -> TerminalSession:
     if request.type == "local":
         spec = LocalSpec(
-            shell=request.shell,
+            program=request.shell,
             cwd=request.cwd,
             cols=request.cols,
             rows=request.rows,
@@ -62,7 +62,7 @@ async def _open_ssh(
         ctx, profile, target, cols=request.cols, rows=request.rows, keepalive=keepalive
     )
     return await ctx.terminals.adopt(
-        owner, "ssh", process, shell=None, profile_id=profile.id if profile else None
+        owner, "ssh", process, profile_id=profile.id if profile else None
     )
 
 
@@ -114,7 +114,7 @@ def session_out(record: SessionRecord, live: TerminalSession | None) -> SessionO
         id=record.id,
         type="ssh" if record.type == "ssh" else "local",
         ssh_profile_id=record.ssh_profile_id,
-        shell=record.shell,
+        shell=record.shell,  # nosec B604 - a field, not a shell flag
         status="active" if record.status == "active" else "ended",
         created_at=record.created_at,
         last_activity=counters.last_activity if counters else record.last_activity,

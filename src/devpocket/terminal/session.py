@@ -73,14 +73,14 @@ class TerminalSession:
         kind: SessionKind,
         process: TerminalProcess,
         buffer_bytes: int,
-        shell: str | None = None,
+        program: str | None = None,
         profile_id: uuid.UUID | None = None,
         on_block: Callable[[TerminalSession, Block], None] | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
         self.owner = owner
         self.kind: SessionKind = kind
-        self.shell = shell
+        self.shell = program  # the login shell of a local session
         self.profile_id = profile_id
         self.created_at = datetime.now(UTC)
         self.process = process
