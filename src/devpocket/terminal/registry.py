@@ -125,7 +125,10 @@ class SessionRegistry:
         program: str | None = None,
         profile_id: uuid.UUID | None = None,
     ) -> TerminalSession:
-        """Register a started process as a session, record it, and run it."""
+        """Record a started process as a session, then register and run it.
+
+        The record comes first: a session the database cannot record is ended, not run unseen.
+        """
         session = TerminalSession(
             owner=owner,
             kind=kind,
@@ -135,13 +138,17 @@ class SessionRegistry:
             profile_id=profile_id,
             on_block=self.on_block,
         )
+        if self.on_start is not None:
+            try:
+                await self.on_start(session)
+            except BaseException:
+                await process.terminate()
+                raise
         self._sessions[session.id] = session
         metrics.TERMINAL_SESSIONS.labels(kind).inc()
         metrics.TERMINAL_SESSIONS_STARTED.labels(kind).inc()
         session.start()
         self.detached(session)
-        if self.on_start is not None:
-            await self.on_start(session)
         self._tasks.start_soon(self._run, session)
         log.info("terminal_session_started", session_id=session.id, kind=kind)
         return session
