@@ -24,6 +24,8 @@ from devpocket.envelope import error_body
 from devpocket.errors import AppError
 from devpocket.health.router import api_router as api_health_router
 from devpocket.health.router import router as health_router
+from devpocket.history import retention as history_retention
+from devpocket.history.router import router as history_router
 from devpocket.log import configure_logging
 from devpocket.metrics import router as metrics_router
 from devpocket.metrics import sample_pool
@@ -32,6 +34,8 @@ from devpocket.ratelimit import RateLimitMiddleware
 from devpocket.security_headers import SecurityMiddleware
 from devpocket.settings import Settings
 from devpocket.ssh.router import router as ssh_router
+from devpocket.sync.router import router as sync_router
+from devpocket.sync.router import socket_router as sync_socket_router
 from devpocket.terminal.router import router as terminal_router
 from devpocket.terminal.router import socket_router as terminal_socket_router
 from devpocket.terminal.websocket import watch_revocations
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ctx = ctx
             ctx.tasks.start_soon(sample_pool, ctx.engine)
             ctx.tasks.start_soon(watch_revocations, ctx)
+            ctx.tasks.start_soon(history_retention.run, ctx.sessionmaker, settings)
             # What start-up built lives as long as the process: keep the collector from scanning
             # it again at every full collection (long pauses that show as p99 latency).
             gc.collect()
@@ -140,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # cost paid on every request (measured with bench/; see the commit that made this change).
     routers = (
         health_router, metrics_router, auth_router, users_router, ssh_router, ai_router,
-        billing_router, terminal_router, terminal_socket_router,
+        billing_router, terminal_router, terminal_socket_router, history_router,
+        sync_router, sync_socket_router,
     )  # fmt: skip
     for router in (*routers, api_health_router):
         app.router.routes.extend(router.routes)

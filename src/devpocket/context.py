@@ -29,6 +29,7 @@ from devpocket.mail import Mailer, create_mailer
 from devpocket.mail.dispatch import MailDispatcher
 from devpocket.settings import Settings
 from devpocket.ssh.secrets import SecretBox
+from devpocket.sync.changes import carry_broker
 from devpocket.terminal.records import SessionRecorder
 from devpocket.terminal.registry import SessionRegistry
 
@@ -73,6 +74,7 @@ async def build_context(
         follow_redirects=False,
     )
     sessionmaker = create_sessionmaker(engine)
+    carry_broker(sessionmaker, broker)
     try:
         async with anyio.create_task_group() as tasks:
             ctx = AppContext(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -40,6 +41,9 @@ MIN_SECRET_LENGTH = 32
 
 class ConfigurationError(Exception):
     """The configuration cannot run; the message names the variable to fix."""
+
+
+PlanTier = Literal["free", "pro", "team"]
 
 
 class Environment(StrEnum):
@@ -132,13 +136,16 @@ class Settings(BaseSettings):
     ai_default_model: str = "openai/gpt-4o-mini"
     ai_cache_seconds: int = Field(default=3600, ge=0)
     ai_timeout_seconds: float = Field(default=60.0, gt=0)
-    # AI requests per month by tier: -1 unlimited, 0 off (until subscription plans carry them).
+    # Plan limits by tier (devpocket/billing/plans.py reads them): -1 unlimited, 0 off.
     ai_requests_per_month_free: int = Field(default=50, ge=-1)
     ai_requests_per_month_pro: int = Field(default=1000, ge=-1)
     ai_requests_per_month_team: int = Field(default=-1, ge=-1)
 
-    # Until subscription plans carry their own limits.
-    ssh_profiles_max: int = Field(default=100, ge=1)
+    ssh_profiles_per_user_free: int = Field(default=50, ge=-1)
+    ssh_profiles_per_user_pro: int = Field(default=-1, ge=-1)
+    ssh_profiles_per_user_team: int = Field(default=-1, ge=-1)
+    # Older deployments' one limit for every tier: when set, the default of each tier's setting.
+    ssh_profiles_max: int | None = Field(default=None, ge=1)
     ssh_tests_per_user: str = "20/minute"
     # None: refuse private, loopback and link-local targets except in development and testing.
     ssh_block_private_targets: bool | None = None
@@ -149,13 +156,30 @@ class Settings(BaseSettings):
     terminal_detach_timeout_seconds: int = Field(default=30 * 60, ge=1, le=24 * 3600)
     terminal_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
     terminal_sessions_max: int = Field(default=500, ge=1)
-    terminal_sessions_per_user_free: int = Field(default=3, ge=0)
-    terminal_sessions_per_user_pro: int = Field(default=10, ge=0)
-    terminal_sessions_per_user_team: int = Field(default=25, ge=0)
+    terminal_sessions_per_user_free: int = Field(default=3, ge=-1)
+    terminal_sessions_per_user_pro: int = Field(default=10, ge=-1)
+    terminal_sessions_per_user_team: int = Field(default=25, ge=-1)
     terminal_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     terminal_frames_per_second: int = Field(default=200, ge=1)
     terminal_auth_timeout_seconds: float = Field(default=10.0, gt=0)
     terminal_heartbeat_seconds: float = Field(default=30.0, gt=0)
+
+    # Subscriptions (docs/subscriptions.md): days of cloud command history, devices that sync.
+    history_retention_days_free: int = Field(default=30, ge=-1)
+    history_retention_days_pro: int = Field(default=365, ge=-1)
+    history_retention_days_team: int = Field(default=-1, ge=-1)
+    sync_devices_per_user_free: int = Field(default=2, ge=-1)
+    sync_devices_per_user_pro: int = Field(default=5, ge=-1)
+    sync_devices_per_user_team: int = Field(default=-1, ge=-1)
+    plan_pro_price: Decimal = Field(default=Decimal("9.99"), ge=0)
+    plan_team_price: Decimal = Field(default=Decimal("19.99"), ge=0)
+    plan_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # RevenueCat sends this exact Authorization header value; unset refuses its webhook (503).
+    revenuecat_webhook_authorization: SecretStr | None = None
+    # "product_or_entitlement:tier" entries, comma-separated; the tier follows the last colon.
+    revenuecat_product_tiers: Annotated[dict[str, PlanTier], NoDecode] = Field(
+        default_factory=lambda: dict[str, PlanTier](pro="pro", team="team")
+    )
 
     @field_validator(
         "google_client_ids", "cors_origins", "trusted_proxies", "allowed_hosts", mode="before"
@@ -163,6 +187,25 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("revenuecat_product_tiers", mode="before")
+    @classmethod
+    def _product_tiers(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = [entry.strip().rpartition(":") for entry in value.split(",") if entry.strip()]
+        if any(not key or not tier for key, _, tier in pairs):
+            raise ValueError("entries are product_or_entitlement:tier, comma-separated")
+        return {key.strip(): tier.strip() for key, _, tier in pairs}
+
+    @model_validator(mode="after")
+    def _ssh_profiles_max_for_every_tier(self) -> Settings:
+        if self.ssh_profiles_max is not None:
+            for tier in ("free", "pro", "team"):
+                name = f"ssh_profiles_per_user_{tier}"
+                if name not in self.model_fields_set:
+                    setattr(self, name, self.ssh_profiles_max)
+        return self
 
     @property
     def is_development(self) -> bool:

@@ -92,6 +92,10 @@ async def test_blocks_are_stored_as_the_sessions_command_history(live: LiveServe
     assert stats["total_commands"] == 3
     assert stats["top_commands"][0] == {"command": "echo one", "count": 2}
     assert stats["sessions_by_type"] == {"local": 1}
+    # Other devices of the user learn of them through the sync feed.
+    feed = data(await live.http.get("/api/v1/sync/changes?since=0", headers=headers))
+    synced = [c["data"]["command"] for c in feed["changes"] if c["entity"] == "history"]
+    assert synced == ["echo one", "false", "echo one"]
 
 
 async def test_a_reattach_replays_the_block_announcements_after_since(

@@ -11,12 +11,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devpocket.billing.plans import Feature, limit_reached, plan_for, within
 from devpocket.db.models import UsageCounter
-from devpocket.errors import PermissionDenied
 from devpocket.settings import Settings
 
-AI_REQUESTS = "ai_requests"
-UNLIMITED = -1
+AI_REQUESTS: Feature = "ai_requests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +36,7 @@ def next_month(now: datetime) -> datetime:
 
 
 def ai_limit(settings: Settings, tier: str) -> int:
-    limits = {
-        "free": settings.ai_requests_per_month_free,
-        "pro": settings.ai_requests_per_month_pro,
-        "team": settings.ai_requests_per_month_team,
-    }
-    return limits.get(tier, settings.ai_requests_per_month_free)
+    return plan_for(settings, tier).limits.ai_requests
 
 
 async def used_in_period(db: AsyncSession, user_id: uuid.UUID, feature: str, period: str) -> int:
@@ -69,16 +63,21 @@ async def consume_ai_request(
 ) -> None:
     """Count one AI request, refusing it when the month's allowance is spent."""
     report = await ai_usage(db, settings, user_id, tier)
-    if report.limit != UNLIMITED and report.used >= report.limit:
-        raise PermissionDenied(
-            f"Your plan includes {report.limit} AI requests a month; they are used up until "
-            f"{report.reset_date:%Y-%m-%d}.",
+    if not within(report.limit, report.used):
+        plan = plan_for(settings, tier)
+        message = (
+            f"The {plan.name} plan includes {report.limit} AI requests a month (ai_requests); "
+            f"they are used up until {report.reset_date:%Y-%m-%d}."
+            if report.limit
+            else f"AI requests (ai_requests) are not part of the {plan.name} plan."
+        )
+        raise limit_reached(
+            plan,
+            AI_REQUESTS,
+            report.used,
             code="ai_quota_exceeded",
-            details={
-                "limit": report.limit,
-                "used": report.used,
-                "reset_date": str(report.reset_date),
-            },
+            message=message,
+            reset_date=str(report.reset_date),
         )
     await _increment(db, user_id, AI_REQUESTS, month_period(datetime.now(UTC)))
 

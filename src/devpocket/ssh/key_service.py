@@ -14,6 +14,14 @@ from devpocket.ssh import repository
 from devpocket.ssh.keys import KeyMaterial, generate_key_async, import_key_async
 from devpocket.ssh.schemas import KeyGenerateRequest, KeyImportRequest, KeyOut, KeyUpdateRequest
 from devpocket.ssh.secrets import context_for
+from devpocket.sync.changes import Origin, lock_feed
+from devpocket.sync.entities import (
+    key_data,
+    profile_data,
+    record_delete,
+    record_key,
+    record_profile,
+)
 
 
 def key_out(key: SshKey, used_by: int) -> KeyOut:
@@ -44,7 +52,12 @@ async def list_keys(db: AsyncSession, user_id: uuid.UUID) -> list[KeyOut]:
 
 
 async def _store(
-    db: AsyncSession, ctx: AppContext, user_id: uuid.UUID, name: str, material: KeyMaterial
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    name: str,
+    material: KeyMaterial,
+    origin: Origin | None,
 ) -> SshKey:
     if await repository.get_key_by_fingerprint(db, user_id, material.fingerprint):
         raise Conflict("This key is already in your vault.", code="key_exists")
@@ -69,44 +82,69 @@ async def _store(
     )
     db.add(key)
     await db.flush()
+    await record_key(db, key, None, origin)
     return key
 
 
 async def generate(
-    db: AsyncSession, ctx: AppContext, user_id: uuid.UUID, data: KeyGenerateRequest
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    data: KeyGenerateRequest,
+    *,
+    origin: Origin | None = None,
 ) -> SshKey:
     material = await generate_key_async(data.key_type, data.bits, data.comment)
-    return await _store(db, ctx, user_id, data.name, material)
+    return await _store(db, ctx, user_id, data.name, material, origin)
 
 
 async def import_(
-    db: AsyncSession, ctx: AppContext, user_id: uuid.UUID, data: KeyImportRequest
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    data: KeyImportRequest,
+    *,
+    origin: Origin | None = None,
 ) -> SshKey:
     material = await import_key_async(data.private_key, data.passphrase, data.comment)
-    return await _store(db, ctx, user_id, data.name, material)
+    return await _store(db, ctx, user_id, data.name, material, origin)
 
 
 async def usage(db: AsyncSession, key: SshKey) -> int:
     return await repository.count_profiles_using_key(db, key.id)
 
 
-def rename(key: SshKey, data: KeyUpdateRequest) -> SshKey:
+async def rename(
+    db: AsyncSession, key: SshKey, data: KeyUpdateRequest, *, origin: Origin | None = None
+) -> SshKey:
+    if await lock_feed(db, key.user_id):
+        await db.refresh(key)  # as committed before the lock: the feed records what changed
+    before = key_data(key)
     if data.name is not None:
         key.name = data.name
     if "comment" in data.model_fields_set:
         key.comment = data.comment
     key.updated_at = datetime.now(UTC)
+    await record_key(db, key, before, origin)
     return key
 
 
-async def delete(db: AsyncSession, key: SshKey, *, force: bool) -> int:
+async def delete(
+    db: AsyncSession, key: SshKey, *, force: bool, origin: Origin | None = None
+) -> int:
     """Refused while profiles use the key, unless forced (they then lose it). Returns that count."""
-    used = await repository.count_profiles_using_key(db, key.id)
-    if used and not force:
+    await lock_feed(db, key.user_id)
+    users = await repository.profiles_using_key(db, key)
+    if users and not force:
         raise Conflict(
-            f"{used} profile(s) use this key; delete with force=true to detach it from them.",
+            f"{len(users)} profile(s) use this key; delete with force=true to detach it from them.",
             code="key_in_use",
-            details={"profiles": used},
+            details={"profiles": len(users)},
         )
+    for profile in users:
+        before = profile_data(profile)
+        profile.key_id = None
+        await record_profile(db, profile, before, origin)
     await db.delete(key)
-    return used
+    await record_delete(db, "ssh_key", key.user_id, key.id, origin)
+    return len(users)

@@ -7,14 +7,20 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devpocket.billing import repository as billing_repository
+from devpocket.billing.plans import limit_reached, plan_for, within
 from devpocket.context import AppContext
 from devpocket.db.models import SshProfile
-from devpocket.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from devpocket.errors import Conflict, InvalidInput, NotFound
 from devpocket.ssh import repository
 from devpocket.ssh.schemas import ProfileCreate, ProfileFields, ProfileOut
 from devpocket.ssh.secrets import context_for
+from devpocket.sync.changes import Origin, lock_feed
+from devpocket.sync.entities import profile_data, record_delete, record_profile
 
 CREDENTIALS = ("password", "private_key", "passphrase")
+# A null sent for these clears them; for the other plain fields it is ignored.
+_CLEARABLE = frozenset({"description", "color"})
 _PLAIN_FIELDS = (
     "name", "host", "port", "username", "auth_type", "description", "color", "status",
     "last_connected_at", "strict_host_key", "keepalive_interval", "connect_timeout", "tags",
@@ -77,7 +83,12 @@ async def list_profiles(
 
 
 async def create_profile(
-    db: AsyncSession, ctx: AppContext, user_id: uuid.UUID, data: ProfileCreate
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    data: ProfileCreate,
+    *,
+    origin: Origin | None = None,
 ) -> SshProfile:
     """Create; a repeat of a POST with the app's own ``id`` updates instead (sync upload)."""
     if data.id is not None:
@@ -85,12 +96,10 @@ async def create_profile(
         if existing is not None:
             if existing.user_id != user_id:
                 raise Conflict("This profile id is already in use.", code="profile_id_taken")
-            return await update_profile(db, ctx, existing, data)
-    limit = ctx.settings.ssh_profiles_max
-    if await repository.count_profiles(db, user_id) >= limit:
-        raise PermissionDenied(
-            f"Your plan allows {limit} SSH profiles.", code="profile_limit_reached"
-        )
+            return await update_profile(db, ctx, existing, data, origin=origin)
+    # The feed lock also makes the count below exact under concurrent creates.
+    await lock_feed(db, user_id)
+    await _check_profile_limit(db, ctx, user_id)
     now = datetime.now(UTC)
     profile = SshProfile(
         id=data.id or uuid.uuid4(),
@@ -107,25 +116,63 @@ async def create_profile(
         updated_at=now,
     )
     db.add(profile)
-    await _apply(db, ctx, profile, data)
+    cleared = await _apply(db, ctx, profile, data)
+    await _record(db, profile, None, cleared, origin)
     return profile
+
+
+async def _check_profile_limit(db: AsyncSession, ctx: AppContext, user_id: uuid.UUID) -> None:
+    plan = plan_for(ctx.settings, await billing_repository.user_tier(db, user_id))
+    saved = await repository.count_profiles(db, user_id)
+    if not within(plan.limits.ssh_connections, saved):
+        raise limit_reached(
+            plan,
+            "ssh_connections",
+            saved,
+            code="profile_limit_reached",
+            message=f"The {plan.name} plan allows {plan.limits.ssh_connections} saved SSH "
+            "profiles (ssh_connections): delete one or upgrade.",
+        )
 
 
 async def update_profile(
-    db: AsyncSession, ctx: AppContext, profile: SshProfile, data: ProfileFields
+    db: AsyncSession,
+    ctx: AppContext,
+    profile: SshProfile,
+    data: ProfileFields,
+    *,
+    origin: Origin | None = None,
 ) -> SshProfile:
-    await _apply(db, ctx, profile, data)
+    if await lock_feed(db, profile.user_id):
+        await db.refresh(profile)  # as committed before the lock: the feed records what changed
+    before = profile_data(profile)
     profile.updated_at = datetime.now(UTC)
+    cleared = await _apply(db, ctx, profile, data)
+    await _record(db, profile, before, cleared, origin)
     return profile
+
+
+async def _record(
+    db: AsyncSession,
+    profile: SshProfile,
+    before: dict[str, object] | None,
+    cleared: list[SshProfile],
+    origin: Origin | None,
+) -> None:
+    """The profile's change, and those of the profiles that stopped being the default."""
+    await record_profile(db, profile, before, origin)
+    for other in cleared:
+        await record_profile(db, other, {**profile_data(other), "is_default": True}, origin)
 
 
 async def _apply(
     db: AsyncSession, ctx: AppContext, profile: SshProfile, data: ProfileFields
-) -> None:
+) -> list[SshProfile]:
+    """Write what ``data`` sends; returns the profiles that stopped being the default."""
     sent = data.model_fields_set
     for field in _PLAIN_FIELDS:
         value = getattr(data, field)
-        if field in sent and value is not None:
+        if field in sent and (value is not None or field in _CLEARABLE):
             setattr(profile, field, value)
     if "last_connected_at" in sent and data.last_connected_at is None:
         profile.last_connected_at = None
@@ -148,8 +195,9 @@ async def _apply(
     if "jump_profile_id" in sent:
         profile.jump_profile_id = await _valid_jump(db, profile, data.jump_profile_id)
     await db.flush()
-    if profile.is_default:
-        await repository.clear_default(db, profile.user_id, keep=profile.id)
+    if not profile.is_default:
+        return []
+    return await repository.clear_default(db, profile.user_id, keep=profile.id)
 
 
 async def _own_key(
@@ -186,8 +234,17 @@ async def _valid_jump(
     return jump_id
 
 
-async def delete_profile(db: AsyncSession, profile: SshProfile) -> None:
+async def delete_profile(
+    db: AsyncSession, profile: SshProfile, *, origin: Origin | None = None
+) -> None:
+    """Delete; profiles that jumped through it lose their jump host, in the feed too."""
+    await lock_feed(db, profile.user_id)
+    for other in await repository.profiles_jumping_through(db, profile):
+        before = profile_data(other)
+        other.jump_profile_id = None
+        await record_profile(db, other, before, origin)
     await db.delete(profile)
+    await record_delete(db, "ssh_profile", profile.user_id, profile.id, origin)
 
 
 def accept_host_key(profile: SshProfile, fingerprint: str) -> SshProfile:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.db.models import SshKey, SshProfile
@@ -37,13 +37,36 @@ async def count_profiles(db: AsyncSession, user_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-async def clear_default(db: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID) -> None:
-    await db.execute(
-        update(SshProfile)
-        .where(SshProfile.user_id == user_id, SshProfile.id != keep, SshProfile.is_default)
-        .values(is_default=False)
-        .execution_options(synchronize_session=False)
+async def clear_default(db: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID) -> list[SshProfile]:
+    """Unmark the user's other default profiles (at most one); returns them."""
+    others = await _current(
+        db,
+        select(SshProfile).where(
+            SshProfile.user_id == user_id, SshProfile.id != keep, SshProfile.is_default
+        ),
     )
+    for profile in others:
+        profile.is_default = False
+    return others
+
+
+async def profiles_jumping_through(db: AsyncSession, hop: SshProfile) -> list[SshProfile]:
+    return await _current(
+        db,
+        select(SshProfile).where(
+            SshProfile.user_id == hop.user_id, SshProfile.jump_profile_id == hop.id
+        ),
+    )
+
+
+async def profiles_using_key(db: AsyncSession, key: SshKey) -> list[SshProfile]:
+    return await _current(db, select(SshProfile).where(SshProfile.key_id == key.id))
+
+
+async def _current(db: AsyncSession, statement: Select[SshProfile]) -> list[SshProfile]:
+    """Rows as the database has them now, also those the session already holds."""
+    rows = await db.scalars(statement.execution_options(populate_existing=True))
+    return list(rows.all())
 
 
 async def list_keys_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[tuple[SshKey, int]]:

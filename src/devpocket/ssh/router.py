@@ -30,6 +30,7 @@ from devpocket.ssh.schemas import (
     ProfileList,
     ProfileOut,
 )
+from devpocket.sync.changes import Origin
 
 router = make_router(f"{API_PREFIX}/ssh", "ssh", responses=error_responses(401, 422))
 _OWNED = error_responses(404)
@@ -56,7 +57,9 @@ async def create_profile(
     data: ProfileCreate, auth: CurrentAuth, db: DbSession, ctx: Ctx, response: Response
 ) -> Envelope[ProfileOut]:
     existed = data.id is not None and await profile_service.exists(db, auth.user_id, data.id)
-    profile = await profile_service.create_profile(db, ctx, auth.user_id, data)
+    profile = await profile_service.create_profile(
+        db, ctx, auth.user_id, data, origin=Origin.now(auth.device_id)
+    )
     if existed:
         response.status_code = 200
     return ok(profile_service.profile_out(profile))
@@ -79,14 +82,14 @@ async def update_profile(
     profile_id: uuid.UUID, data: ProfileFields, auth: CurrentAuth, db: DbSession, ctx: Ctx
 ) -> Envelope[ProfileOut]:
     profile = await profile_service.owned_profile(db, auth.user_id, profile_id)
-    await profile_service.update_profile(db, ctx, profile, data)
+    await profile_service.update_profile(db, ctx, profile, data, origin=Origin.now(auth.device_id))
     return ok(profile_service.profile_out(profile))
 
 
 @router.delete("/profiles/{profile_id}", responses=_OWNED, summary="Forget a host")
 async def delete_profile(profile_id: uuid.UUID, auth: CurrentAuth, db: DbSession) -> Envelope[None]:
     profile = await profile_service.owned_profile(db, auth.user_id, profile_id)
-    await profile_service.delete_profile(db, profile)
+    await profile_service.delete_profile(db, profile, origin=Origin.now(auth.device_id))
     return ok(None, "Profile deleted.")
 
 
@@ -170,7 +173,7 @@ async def list_keys(auth: CurrentAuth, db: DbSession) -> Envelope[KeyList]:
 async def generate_key(
     data: KeyGenerateRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx
 ) -> Envelope[KeyOut]:
-    key = await key_service.generate(db, ctx, auth.user_id, data)
+    key = await key_service.generate(db, ctx, auth.user_id, data, origin=Origin.now(auth.device_id))
     return ok(key_service.key_out(key, 0), "Key generated.")
 
 
@@ -183,7 +186,7 @@ async def generate_key(
 async def import_key(
     data: KeyImportRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx
 ) -> Envelope[KeyOut]:
-    key = await key_service.import_(db, ctx, auth.user_id, data)
+    key = await key_service.import_(db, ctx, auth.user_id, data, origin=Origin.now(auth.device_id))
     return ok(key_service.key_out(key, 0), "Key imported.")
 
 
@@ -191,7 +194,8 @@ async def import_key(
 async def update_key(
     key_id: uuid.UUID, data: KeyUpdateRequest, auth: CurrentAuth, db: DbSession
 ) -> Envelope[KeyOut]:
-    key = key_service.rename(await key_service.owned_key(db, auth.user_id, key_id), data)
+    key = await key_service.owned_key(db, auth.user_id, key_id)
+    await key_service.rename(db, key, data, origin=Origin.now(auth.device_id))
     used = await key_service.usage(db, key)
     return ok(key_service.key_out(key, used))
 
@@ -208,7 +212,7 @@ async def delete_key(
     force: Annotated[bool, Query(description="Detach it from the profiles that use it")] = False,
 ) -> Envelope[None]:
     key = await key_service.owned_key(db, auth.user_id, key_id)
-    detached = await key_service.delete(db, key, force=force)
+    detached = await key_service.delete(db, key, force=force, origin=Origin.now(auth.device_id))
     return ok(
         None,
         f"Key deleted; {detached} profile(s) no longer use it." if detached else "Key deleted.",

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devpocket.db.models import CommandHistory
 from devpocket.db.models import TerminalSession as SessionRecord
+from devpocket.history.redaction import redact
+from devpocket.sync.entities import record_history
 from devpocket.terminal import repository
 from devpocket.terminal.blocks import Block
 from devpocket.terminal.registry import SessionRegistry
@@ -30,6 +32,8 @@ ALIVE_EVERY = timedelta(seconds=60)
 LOST_AFTER = timedelta(minutes=3)
 # The end of a block's output is kept with it (errors come last), without terminal escapes.
 BLOCK_OUTPUT_CHARS = 32 * 1024
+# Escapes make raw output longer than its text: enough raw tail for the text kept.
+_TAIL_BYTES = 4 * BLOCK_OUTPUT_CHARS
 _QUEUE = 1024
 _ESCAPES = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-9;?<>=!]*[ -/]*[@-~]|\x1b[@-Z\\-_]"
@@ -103,9 +107,11 @@ class SessionRecorder:
             await db.commit()
 
     def block(self, session: TerminalSession, block: Block) -> None:
-        output = session.stream.text(block.output_start, block.output_end or block.output_start)
+        """Queue a finished block; called on the output path, so only its tail is copied here."""
+        end = block.output_end or block.output_start
+        begin = max(block.output_start, end - _TAIL_BYTES)
         try:
-            self._queue.put_nowait(_BlockEntry(session, block, plain_output(output)))
+            self._queue.put_nowait(_BlockEntry(session, block, session.stream.text(begin, end)))
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -131,8 +137,15 @@ class SessionRecorder:
 
     async def _write_blocks(self, entries: list[_BlockEntry]) -> None:
         try:
+            # Cleaning and redacting output is CPU work: off the event loop, where keystrokes wait.
+            rows = await asyncio.to_thread(_history_entries, entries)
+            # One user after another: every sync writer locks users' feeds in one order.
+            rows.sort(key=lambda row: row.user_id)
             async with self._sessionmaker() as db:
-                db.add_all(_history_entry(entry) for entry in entries)
+                db.add_all(rows)
+                await db.flush()
+                for row in rows:
+                    await record_history(db, row, None, None)  # other devices see the command
                 await db.commit()
         except (SQLAlchemyError, OSError):
             # A user deleted meanwhile, or the database away: these blocks are lost, not the server.
@@ -160,13 +173,18 @@ class SessionRecorder:
             log.warning("terminal_sessions_lost", count=lost)
 
 
+def _history_entries(entries: list[_BlockEntry]) -> list[CommandHistory]:
+    return [_history_entry(entry) for entry in entries]
+
+
 def _history_entry(entry: _BlockEntry) -> CommandHistory:
     block, session = entry.block, entry.session
     return CommandHistory(
         id=block.id,
         user_id=session.owner.user_id,
-        command=block.command or "",
-        output=entry.output,
+        # Secrets typed on the line never reach the database (history/redaction.py).
+        command=redact(block.command or ""),
+        output=redact(plain_output(entry.output)),
         result_type=result_type(block.exit_code),
         exit_code=block.exit_code,
         execution_time_ms=block.duration_ms,

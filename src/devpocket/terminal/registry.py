@@ -16,6 +16,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from devpocket import metrics
+from devpocket.billing.plans import UNLIMITED, plan_for
 from devpocket.errors import NotFound, PermissionDenied, RateLimited
 from devpocket.settings import Settings
 from devpocket.terminal import shell_integration
@@ -79,11 +80,9 @@ class SessionRegistry:
         return self._sessions.get(session_id)
 
     def user_limit(self, tier: str) -> int:
-        limits = {
-            "pro": self.settings.terminal_sessions_per_user_pro,
-            "team": self.settings.terminal_sessions_per_user_team,
-        }
-        return limits.get(tier, self.settings.terminal_sessions_per_user_free)
+        limit = plan_for(self.settings, tier).limits.terminal_sessions
+        # Unlimited for the plan still stops at what this server runs at once.
+        return self.settings.terminal_sessions_max if limit == UNLIMITED else limit
 
     def check_capacity(self, owner: SessionOwner) -> None:
         if self.closing:

@@ -40,7 +40,7 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
     return host is not None and urlsplit(origin).netloc == host
 
 
-def _offered_token(websocket: WebSocket) -> str | None:
+def offered_token(websocket: WebSocket) -> str | None:
     token = websocket.query_params.get("token")
     if token:
         return token
@@ -48,7 +48,7 @@ def _offered_token(websocket: WebSocket) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-async def _token_from_first_frame(websocket: WebSocket, timeout: float) -> str | None:  # noqa: ASYNC109
+async def token_from_first_frame(websocket: WebSocket, timeout: float) -> str | None:  # noqa: ASYNC109
     try:
         async with asyncio.timeout(timeout):
             message = await websocket.receive()
@@ -72,7 +72,7 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> Authenticated 
     """The caller, or None once the socket has been closed with the reason."""
     timeout = ctx.settings.terminal_auth_timeout_seconds
     try:
-        token = _offered_token(websocket) or await _token_from_first_frame(websocket, timeout)
+        token = offered_token(websocket) or await token_from_first_frame(websocket, timeout)
         if token is None:
             await _refuse(
                 websocket, CloseCode.AUTH_TIMEOUT, "auth_timeout", "No auth frame came in time."

@@ -10,6 +10,7 @@ from devpocket.auth.schemas import ProfileUpdateRequest, UserOut
 from devpocket.db.session import DbSession
 from devpocket.deps import Ctx
 from devpocket.envelope import Envelope, error_responses, ok
+from devpocket.sync.changes import Origin
 from devpocket.users import service
 from devpocket.users.schemas import (
     AccountDeletionRequest,
@@ -46,9 +47,10 @@ async def get_preferences(user: CurrentUser) -> Envelope[Preferences]:
     summary="Merge the sections and keys sent into the preferences",
 )
 async def update_preferences(
-    data: PreferencesUpdate, user: CurrentUser, db: DbSession
+    data: PreferencesUpdate, user: CurrentUser, auth: CurrentAuth, db: DbSession
 ) -> Envelope[Preferences]:
-    return ok(await service.update_preferences(db, user, data), "Preferences saved.")
+    origin = Origin.now(auth.device_id)
+    return ok(await service.update_preferences(db, user, data, origin=origin), "Preferences saved.")
 
 
 @router.get("/devices", summary="Devices with a signed-in session")

@@ -15,6 +15,8 @@ from devpocket.auth.sessions import announce_revoked, auth_changed, revoke_user_
 from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, Device, User
 from devpocket.errors import InvalidInput, NotFound
+from devpocket.sync.changes import Origin, lock_feed
+from devpocket.sync.entities import preferences_data, record_preferences
 from devpocket.users.schemas import (
     ACCOUNT_DELETION_CONFIRMATION,
     AccountDeletionRequest,
@@ -43,23 +45,36 @@ def preferences_of(user: User) -> Preferences:
     return Preferences.model_validate(user.preferences or {})
 
 
-async def update_preferences(db: AsyncSession, user: User, data: PreferencesUpdate) -> Preferences:
+async def update_preferences(
+    db: AsyncSession, user: User, data: PreferencesUpdate, *, origin: Origin | None = None
+) -> Preferences:
+    if await lock_feed(db, user.id):
+        await db.refresh(user)  # as committed before the lock: two saves merge, neither is lost
     merged: dict[str, Any] = dict(user.preferences or {})
     for section, values in data.model_dump(exclude_unset=True).items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):
             merged[section] = {**merged[section], **values}
         else:
             merged[section] = values
+    return await save_preferences(db, user, merged, origin=origin)
+
+
+async def save_preferences(
+    db: AsyncSession, user: User, values: dict[str, Any], *, origin: Origin | None = None
+) -> Preferences:
+    """Replace the preferences with ``values`` once they validate; the feed records the change."""
     try:
-        preferences = Preferences.model_validate(merged)
+        preferences = Preferences.model_validate(values)
     except ValidationError as error:
         raise InvalidInput(
             "Some preferences have invalid values.",
             code="preferences_invalid",
             details=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()],
         ) from None
+    before = preferences_data(user)
     user.preferences = preferences.model_dump(mode="json")
     user.updated_at = datetime.now(UTC)
+    await record_preferences(db, user, before, origin)
     return preferences
 
 

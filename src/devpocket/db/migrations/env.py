@@ -24,6 +24,26 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+# Full-text search built by hand in 0005, which the models cannot express: SQLite's FTS5 table
+# (and the shadow tables FTS5 keeps beside it, command_history_fts_data …), PostgreSQL's generated
+# tsvector column and its GIN index. Autogenerate must neither see nor drop them.
+_UNMODELLED_TABLE_PREFIX = "command_history_fts"
+_UNMODELLED_COLUMNS = frozenset({("command_history", "search_vector")})
+_UNMODELLED_INDEXES = frozenset({"ix_command_history_search"})
+
+
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(_UNMODELLED_TABLE_PREFIX)
+    if type_ == "column":
+        return (parent_names.get("table_name"), name) not in _UNMODELLED_COLUMNS
+    if type_ == "index":
+        return name not in _UNMODELLED_INDEXES
+    return True
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -31,6 +51,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=_include_name,
     )
 
 

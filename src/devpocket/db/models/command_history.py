@@ -14,7 +14,11 @@ class CommandHistory(Base):
     """One command a user ran: typed on a device, or a finished block of a terminal session."""
 
     __tablename__ = "command_history"
-    __table_args__ = (Index("ix_command_history_user_executed", "user_id", "executed_at"),)
+    __table_args__ = (
+        Index("ix_command_history_user_executed", "user_id", "executed_at"),
+        # The favorites filter and count (migration 0005).
+        Index("ix_command_history_user_favorite", "user_id", "is_favorite"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
