@@ -75,6 +75,9 @@ bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then the
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/ssh.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/ai.py $(filter --quick,$(ARGS))
+	$(BIN)/python bench/terminal.py $(filter --quick,$(ARGS))
+	$(BIN)/python bench/history.py $(filter --quick,$(ARGS))
+	$(BIN)/python bench/sync.py $(filter --quick,$(ARGS))
 
 image: ## build the container image devpocket:ci with podman, as root (scripts/image build)
 	scripts/image build

@@ -247,6 +247,7 @@ def main() -> int:
             DATABASE_URL=database_url,
             REDIS_URL=server.REDIS_URL,
             REDIS_KEY_PREFIX=prefix,
+            SYNC_DEVICES_PER_USER_FREE="-1",  # one user, many simulated devices
             SSH_PROFILES_PER_USER_FREE="-1",
         )
         logs = ROOT / "reports"
