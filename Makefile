@@ -12,7 +12,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install run serve test lint format typecheck workflow-lint security gates check \
-	migrate openapi bench image image-test clean distclean
+	migrate openapi bench bench-smoke image image-test clean distclean
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [ARGS=...] [PYTHON=python3.11]'
@@ -71,13 +71,18 @@ migrate: $(STAMP) ## apply pending database migrations (DATABASE_URL or SQLite i
 openapi: $(STAMP) ## print the OpenAPI schema to stdout (make -s openapi > openapi.json)
 	@$(BIN)/devpocket openapi
 
-bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then the SSH vault and AI help (ARGS=--quick: a smoke run)
+bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then SSH, AI, terminals, history, sync (ARGS=--quick: a smoke run)
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/ssh.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/ai.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/terminal.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/history.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/sync.py $(filter --quick,$(ARGS))
+
+bench-smoke: $(STAMP) ## the CI smoke run, under a minute: wrk on both backends, SSH and AI, --quick
+	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/ssh.py --quick
+	$(BIN)/python bench/ai.py --quick
 
 image: ## build the container image devpocket:ci with podman, as root (scripts/image build)
 	scripts/image build
