@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 SSHD = Path("/usr/sbin/sshd")
@@ -141,6 +142,18 @@ class SshServer:
     def encrypted_client_key(self) -> str:
         """The same client key, encrypted with :attr:`client_key_passphrase`."""
         return (self.directory / "client_key_encrypted").read_text()
+
+    def profile(self, **overrides: Any) -> dict[str, Any]:
+        """A profile body for the API that logs in to this server with the test password."""
+        return {
+            "name": f"sshd-{self.port}",
+            "host": self.host,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password,
+            "connect_timeout": 5,
+            **overrides,
+        }
 
     @property
     def host_key_type(self) -> str:

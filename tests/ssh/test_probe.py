@@ -14,18 +14,6 @@ from tests.sshd import SshServer
 PROFILES = "/api/v1/ssh/profiles"
 
 
-def _profile_of(server: SshServer, **overrides: Any) -> dict[str, Any]:
-    return {
-        "name": f"sshd-{server.port}",
-        "host": server.host,
-        "port": server.port,
-        "username": server.username,
-        "password": server.password,
-        "connect_timeout": 5,
-        **overrides,
-    }
-
-
 async def _saved(client: httpx.AsyncClient, account: Account, body: dict[str, Any]) -> str:
     created = data(await client.post(PROFILES, json=body, headers=account.headers), 201)
     return str(created["id"])
@@ -41,7 +29,7 @@ async def test_first_success_pins_the_host_key(
     client: httpx.AsyncClient, ssh_server: SshServer
 ) -> None:
     account = await register(client)
-    profile_id = await _saved(client, account, _profile_of(ssh_server))
+    profile_id = await _saved(client, account, ssh_server.profile())
     result = await _test(client, account, profile_id)
     assert result["success"] is True, result
     assert result["error"] is None
@@ -58,7 +46,7 @@ async def test_changed_host_key_is_refused_until_accepted(
     client: httpx.AsyncClient, own_ssh_server: SshServer
 ) -> None:
     account = await register(client)
-    profile_id = await _saved(client, account, _profile_of(own_ssh_server))
+    profile_id = await _saved(client, account, own_ssh_server.profile())
     assert (await _test(client, account, profile_id))["success"] is True
     old = own_ssh_server.host_key_fingerprint
     own_ssh_server.replace_host_key()
@@ -83,7 +71,7 @@ async def test_key_from_the_vault_and_strict_mode(
     account = await register(client)
     body = {"name": "client", "private_key": ssh_server.client_key}
     key = data(await client.post("/api/v1/ssh/keys", json=body, headers=account.headers), 201)
-    strict = _profile_of(ssh_server, password=None, auth_type="KEY", key_id=key["id"])
+    strict = ssh_server.profile(password=None, auth_type="KEY", key_id=key["id"])
     strict["strict_host_key"] = True
     profile_id = await _saved(client, account, strict)
     unknown = await _test(client, account, profile_id)
@@ -101,10 +89,8 @@ async def test_through_a_jump_host(
     client: httpx.AsyncClient, ssh_server: SshServer, jump_server: SshServer
 ) -> None:
     account = await register(client)
-    bastion = await _saved(client, account, _profile_of(jump_server, name="bastion"))
-    inner = await _saved(
-        client, account, _profile_of(ssh_server, name="inner", jump_profile_id=bastion)
-    )
+    bastion = await _saved(client, account, jump_server.profile(name="bastion"))
+    inner = await _saved(client, account, ssh_server.profile(name="inner", jump_profile_id=bastion))
     result = await _test(client, account, inner)
     assert result["success"] is True, result
     assert result["jump"]["success"] is True
@@ -119,13 +105,11 @@ async def test_failures_have_codes_and_leak_nothing(
     account = await register(client)
     wrong = "definitely-not-the-password"
     with capture_logs() as logs:
-        profile_id = await _saved(client, account, _profile_of(ssh_server, password=wrong))
+        profile_id = await _saved(client, account, ssh_server.profile(password=wrong))
         result = await _test(client, account, profile_id)
         unsaved = await client.post(
             "/api/v1/ssh/test-connection",
-            json=_profile_of(
-                ssh_server, password=None, private_key=ssh_server.encrypted_client_key
-            ),
+            json=ssh_server.profile(password=None, private_key=ssh_server.encrypted_client_key),
             headers=account.headers,
         )
     assert result["error"] == "auth_failed"
@@ -139,8 +123,7 @@ async def test_unsaved_profile_with_passphrase(
     client: httpx.AsyncClient, ssh_server: SshServer
 ) -> None:
     account = await register(client)
-    body = _profile_of(
-        ssh_server,
+    body = ssh_server.profile(
         password=None,
         private_key=ssh_server.encrypted_client_key,
         passphrase=ssh_server.client_key_passphrase,
@@ -154,7 +137,7 @@ async def test_tests_are_rate_limited_per_user(
 ) -> None:
     async with serving(settings_factory(ssh_tests_per_user="2/minute")) as (_, client):
         account = await register(client)
-        profile_id = await _saved(client, account, _profile_of(ssh_server))
+        profile_id = await _saved(client, account, ssh_server.profile())
         for _ in range(2):
             await _test(client, account, profile_id)
         refused = await client.post(f"{PROFILES}/{profile_id}/test", headers=account.headers)
@@ -167,7 +150,7 @@ async def test_private_targets_are_refused_when_blocked(
     async with serving(settings_factory(ssh_block_private_targets=True)) as (_, client):
         account = await register(client)
         for host in ("127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254"):
-            body = _profile_of(ssh_server, host=host)
+            body = ssh_server.profile(host=host)
             response = await client.post(
                 "/api/v1/ssh/test-connection", json=body, headers=account.headers
             )
@@ -178,7 +161,7 @@ async def test_a_failed_login_pins_nothing(
     client: httpx.AsyncClient, ssh_server: SshServer
 ) -> None:
     account = await register(client)
-    body = _profile_of(ssh_server, password="wrong-password-here")
+    body = ssh_server.profile(password="wrong-password-here")
     profile_id = await _saved(client, account, body)
     assert (await _test(client, account, profile_id))["error"] == "auth_failed"
     profile = data(await client.get(f"{PROFILES}/{profile_id}", headers=account.headers))

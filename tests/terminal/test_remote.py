@@ -12,18 +12,6 @@ from tests.terminal.live import LiveServer, Terminal
 PROFILES = "/api/v1/ssh/profiles"
 
 
-def _profile_of(server: SshServer, **overrides: Any) -> dict[str, Any]:
-    return {
-        "name": f"sshd-{server.port}",
-        "host": server.host,
-        "port": server.port,
-        "username": server.username,
-        "password": server.password,
-        "connect_timeout": 5,
-        **overrides,
-    }
-
-
 async def _saved(live: LiveServer, account: Account, body: dict[str, Any]) -> str:
     created = data(await live.http.post(PROFILES, json=body, headers=account.headers), 201)
     return str(created["id"])
@@ -48,7 +36,7 @@ async def test_an_ssh_session_runs_resizes_and_reports_the_exit_status(
     live: LiveServer, ssh_server: SshServer
 ) -> None:
     account = await live.account()
-    profile_id = await _saved(live, account, _profile_of(ssh_server))
+    profile_id = await _saved(live, account, ssh_server.profile())
     async with live.terminal(account) as term:
         session_id = await _created(term, profile_id=profile_id, cols=90, rows=20)
         await term.run(session_id, "echo remote-$((20+1)) size=$(stty size) term=$TERM")
@@ -74,7 +62,7 @@ async def test_an_inline_profile_as_the_app_sends_it_opens_a_session(
 ) -> None:
     account = await live.account()
     async with live.terminal(account) as term:
-        inline = {**_profile_of(ssh_server), "authType": "PASSWORD", "id": None}
+        inline = {**ssh_server.profile(), "authType": "PASSWORD", "id": None}
         session_id = await _created(term, profile=inline)
         await term.run(session_id, "echo inline-$((2+2))")
         await term.output_contains(session_id, "inline-4")
@@ -85,16 +73,14 @@ async def test_a_wrong_password_is_a_session_error_with_its_code(
 ) -> None:
     account = await live.account()
     async with live.terminal(account) as term:
-        await term.control(
-            action="create_session", profile=_profile_of(ssh_server, password="wrong")
-        )
+        await term.control(action="create_session", profile=ssh_server.profile(password="wrong"))
         error = await term.action("session_error", timeout=20)
     assert error["data"]["code"] == "auth_failed"
 
 
 async def test_another_users_profile_is_not_found(live: LiveServer, ssh_server: SshServer) -> None:
     owner, other = await live.account(), await live.account()
-    profile_id = await _saved(live, owner, _profile_of(ssh_server))
+    profile_id = await _saved(live, owner, ssh_server.profile())
     async with live.terminal(other) as term:
         await term.control(action="create_session", profile_id=profile_id)
         error = await term.action("session_error")
@@ -105,7 +91,7 @@ async def test_a_dropped_ssh_connection_ends_the_session_with_a_reason(
     live: LiveServer, ssh_server: SshServer
 ) -> None:
     account = await live.account()
-    profile_id = await _saved(live, account, _profile_of(ssh_server))
+    profile_id = await _saved(live, account, ssh_server.profile())
     async with live.terminal(account) as term:
         session_id = await _created(term, profile_id=profile_id)
         await term.ready(session_id)

@@ -20,14 +20,13 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from devpocket import metrics
-from devpocket.auth.deps import Authenticated, authenticate_token, recheck
+from devpocket.auth.deps import Authenticated, recheck
 from devpocket.broker import BrokerUnavailable
 from devpocket.context import AppContext
 from devpocket.errors import Unauthenticated
 from devpocket.sync.events import Listener, listening, parse_device
-from devpocket.terminal import protocol
 from devpocket.terminal.protocol import CloseCode
-from devpocket.terminal.websocket import offered_token, origin_allowed, token_from_first_frame
+from devpocket.terminal.websocket import admit, refuse
 
 log = structlog.get_logger(__name__)
 
@@ -37,44 +36,11 @@ def frame(kind: str, data: Any) -> str:
     return orjson.dumps({"type": kind, "data": data, "timestamp": now}).decode()
 
 
-async def _close(websocket: WebSocket, code: CloseCode, reason: str, message: str) -> None:
-    """An error frame saying why, then the close code."""
-    metrics.WEBSOCKET_CLOSES.labels(str(int(code))).inc()
-    with contextlib.suppress(OSError, RuntimeError):
-        await websocket.send_text(protocol.error(reason, message))
-        await websocket.close(int(code), message[:120])
-
-
-async def _authenticate(websocket: WebSocket, ctx: AppContext) -> Authenticated | None:
-    """The caller, or None once the socket has been closed with the reason."""
-    timeout = ctx.settings.terminal_auth_timeout_seconds
-    try:
-        token = offered_token(websocket) or await token_from_first_frame(websocket, timeout)
-        if token is None:
-            await _close(
-                websocket, CloseCode.AUTH_TIMEOUT, "auth_timeout", "No auth frame came in time."
-            )
-            return None
-        return await authenticate_token(ctx, token)
-    except Unauthenticated as exc:
-        await _close(websocket, CloseCode.UNAUTHENTICATED, exc.code, exc.message)
-        return None
-
-
 async def sync_socket(websocket: WebSocket) -> None:
     ctx: AppContext = websocket.app.state.ctx
-    await websocket.accept()
-    if not origin_allowed(websocket, ctx.settings.cors_origins):
-        message = "This origin may not connect."
-        await _close(websocket, CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed", message)
-        return
-    try:
-        auth = await _authenticate(websocket, ctx)
-    except WebSocketDisconnect:
-        return
+    auth = await admit(websocket, ctx)
     if auth is None:
         return
-    structlog.contextvars.bind_contextvars(user_id=str(auth.user_id))
     own_device = parse_device(websocket.query_params.get("device_id"))
     metrics.WEBSOCKETS.labels("sync").inc()
     try:
@@ -115,7 +81,7 @@ async def _notify(
             await recheck(ctx, auth.claims)
             await websocket.send_text(frame("heartbeat", "ping"))
     except Unauthenticated as exc:
-        await _close(websocket, CloseCode.UNAUTHENTICATED, exc.code, exc.message)
+        await refuse(websocket, CloseCode.UNAUTHENTICATED, exc.code, exc.message)
     except BrokerUnavailable:
         await _broker_lost(websocket)
     except (OSError, RuntimeError, WebSocketDisconnect):
@@ -126,4 +92,4 @@ async def _broker_lost(websocket: WebSocket) -> None:
     """Without the broker no notice would come: the client reconnects (and reads the head)."""
     log.warning("sync.socket_broker_unavailable")
     message = "Change notices are unavailable; reconnect shortly."
-    await _close(websocket, CloseCode.INTERNAL_ERROR, "notices_unavailable", message)
+    await refuse(websocket, CloseCode.INTERNAL_ERROR, "notices_unavailable", message)

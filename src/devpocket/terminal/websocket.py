@@ -40,7 +40,7 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
     return host is not None and urlsplit(origin).netloc == host
 
 
-def offered_token(websocket: WebSocket) -> str | None:
+def _offered_token(websocket: WebSocket) -> str | None:
     token = websocket.query_params.get("token")
     if token:
         return token
@@ -48,7 +48,7 @@ def offered_token(websocket: WebSocket) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-async def token_from_first_frame(websocket: WebSocket, timeout: float) -> str | None:  # noqa: ASYNC109
+async def _token_from_first_frame(websocket: WebSocket, timeout: float) -> str | None:  # noqa: ASYNC109
     try:
         async with asyncio.timeout(timeout):
             message = await websocket.receive()
@@ -72,19 +72,39 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> Authenticated 
     """The caller, or None once the socket has been closed with the reason."""
     timeout = ctx.settings.terminal_auth_timeout_seconds
     try:
-        token = offered_token(websocket) or await token_from_first_frame(websocket, timeout)
+        token = _offered_token(websocket) or await _token_from_first_frame(websocket, timeout)
         if token is None:
-            await _refuse(
+            await refuse(
                 websocket, CloseCode.AUTH_TIMEOUT, "auth_timeout", "No auth frame came in time."
             )
             return None
         return await authenticate_token(ctx, token)
     except Unauthenticated as exc:
-        await _refuse(websocket, CloseCode.UNAUTHENTICATED, exc.code, exc.message)
+        await refuse(websocket, CloseCode.UNAUTHENTICATED, exc.code, exc.message)
         return None
 
 
-async def _refuse(websocket: WebSocket, code: CloseCode, reason: str, message: str) -> None:
+async def admit(websocket: WebSocket, ctx: AppContext) -> Authenticated | None:
+    """Accept the socket, check its origin and login; None once it is closed with the reason.
+
+    Shared by every WebSocket of the API (``/ws/terminal``, ``/ws/sync``).
+    """
+    await websocket.accept()
+    if not origin_allowed(websocket, ctx.settings.cors_origins):
+        message = "This origin may not connect."
+        await refuse(websocket, CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed", message)
+        return None
+    try:
+        auth = await _authenticate(websocket, ctx)
+    except WebSocketDisconnect:
+        return None
+    if auth is not None:
+        structlog.contextvars.bind_contextvars(user_id=str(auth.user_id))
+    return auth
+
+
+async def refuse(websocket: WebSocket, code: CloseCode, reason: str, message: str) -> None:
+    """An error frame saying why, then the close code."""
     metrics.WEBSOCKET_CLOSES.labels(str(int(code))).inc()
     with contextlib.suppress(OSError, RuntimeError):
         await websocket.send_text(protocol.error(reason, message))
@@ -93,22 +113,9 @@ async def _refuse(websocket: WebSocket, code: CloseCode, reason: str, message: s
 
 async def terminal_socket(websocket: WebSocket) -> None:
     ctx: AppContext = websocket.app.state.ctx
-    await websocket.accept()
-    if not origin_allowed(websocket, ctx.settings.cors_origins):
-        await _refuse(
-            websocket,
-            CloseCode.ORIGIN_NOT_ALLOWED,
-            "origin_not_allowed",
-            "This origin may not connect.",
-        )
-        return
-    try:
-        auth = await _authenticate(websocket, ctx)
-    except WebSocketDisconnect:
-        return
+    auth = await admit(websocket, ctx)
     if auth is None:
         return
-    structlog.contextvars.bind_contextvars(user_id=str(auth.user_id))
     metrics.WEBSOCKETS.labels("terminal").inc()
     try:
         async with anyio.create_task_group() as tasks:
