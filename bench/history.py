@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import server  # noqa: E402 - bench/ is the script's directory, as for bench/run.py
+from report import percentile  # noqa: E402
 
 COMMANDS = "/api/v1/history/commands"
 SEARCH = "/api/v1/history/search"
@@ -63,16 +64,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _summary(samples: list[float]) -> dict[str, float]:
     return {
         "count": len(samples),
         "median_ms": round(statistics.median(samples), 2),
-        "p99_ms": round(_percentile(samples, 0.99), 2),
+        "p99_ms": round(percentile(samples, 0.99), 2),
     }
 
 

@@ -165,3 +165,9 @@ def memory_line(backend: BackendReport) -> str:
 def write_json(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The sample at ``fraction`` of the ordered samples (nearest rank), e.g. 0.99 for p99."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

@@ -26,19 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import server  # noqa: E402
+from bench.report import percentile  # noqa: E402
 from tests.sshd import running_sshd, sshd_unavailable_reason  # noqa: E402
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
     return {
         "count": len(samples),
         "median_ms": round(statistics.median(samples), 2),
-        "p99_ms": round(_percentile(samples, 0.99), 2),
+        "p99_ms": round(percentile(samples, 0.99), 2),
         "max_ms": round(max(samples), 2),
     }
 

@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import server  # noqa: E402 - bench/ is the script's directory, as for bench/run.py
+from report import percentile  # noqa: E402
 
 MB = 1_000_000
 OUTPUT_BYTES = 64 * 1024 * 1024
@@ -174,16 +175,11 @@ async def terminal(url: str, compression: str | None = None) -> AsyncIterator[Te
         yield Terminal(socket)
 
 
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _summary(samples: list[float]) -> dict[str, float]:
     return {
         "count": len(samples),
         "p50_ms": round(statistics.median(samples), 3),
-        "p99_ms": round(_percentile(samples, 0.99), 3),
+        "p99_ms": round(percentile(samples, 0.99), 3),
         "max_ms": round(max(samples), 3),
     }
 
