@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, field_validator
+
+from devpocket.inputs import AppInput, as_utc
 
 ResultType = Literal["success", "error", "warning", "info"]
 RESULT_TYPES: tuple[ResultType, ...] = ("success", "error", "warning", "info")
@@ -28,25 +29,7 @@ def normalize_tags(values: list[str]) -> list[str]:
     return tags
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """Naive timestamps are UTC (CONTRACT.md)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _snake_or_camel(field: str) -> AliasChoices:
-    return AliasChoices(field, to_camel(field))
-
-
-class _Input(BaseModel):
-    """Unknown keys are tolerated (the app sends extras); snake_case or camelCase."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        populate_by_name=True,
-        alias_generator=AliasGenerator(validation_alias=_snake_or_camel),
-    )
+_Input = AppInput
 
 
 class CommandFields(_Input):

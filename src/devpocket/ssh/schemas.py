@@ -3,43 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import (
     AliasChoices,
-    AliasGenerator,
     BaseModel,
     ConfigDict,
     Field,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
+
+from devpocket.inputs import AppInput, as_utc
 
 AuthType = Literal["PASSWORD", "KEY"]
 Status = Literal["unknown", "active", "testing", "failed", "disabled"]
 FINGERPRINT_PATTERN = r"^SHA256:[A-Za-z0-9+/]{43}$"
 
 
-def _snake_or_camel(field: str) -> AliasChoices:
-    return AliasChoices(field, to_camel(field))
+class _Input(AppInput):
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
-class _Input(BaseModel):
-    """Unknown keys are tolerated (the app sends extras); snake_case or camelCase."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        str_strip_whitespace=True,
-        populate_by_name=True,
-        alias_generator=AliasGenerator(validation_alias=_snake_or_camel),
-    )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+_utc = as_utc
 
 
 class ProfileFields(_Input):
