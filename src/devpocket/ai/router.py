@@ -115,6 +115,13 @@ async def explain_error(
     key: OpenRouterKey = None,
 ) -> Any:  # fmt: skip
     caller = _caller(request, auth, key, data.api_key)
+    return await _explain_failure(request, db, ctx, caller, data)
+
+
+async def _explain_failure(
+    request: Request, db: DbSession, ctx: Ctx, caller: service.Caller, data: ExplainErrorRequest
+) -> Any:
+    """A failed command's explanation, as one answer or as a stream (explain-error and -block)."""
     if not _wants_stream(request):
         return ok(await service.explain_error(db, ctx, caller, data))
     messages = prompts.error_messages(data.command, data.output, data.exit_code, stream=True)
@@ -134,10 +141,7 @@ async def explain_block(
     data = data or ExplainBlockRequest()
     caller = _caller(request, auth, key, data.api_key)
     failed = await service.block_as_error(db, auth.user_id, block_id, data.model)
-    if not _wants_stream(request):
-        return ok(await service.explain_error(db, ctx, caller, failed))
-    messages = prompts.error_messages(failed.command, failed.output, failed.exit_code, stream=True)
-    return await _stream(db, ctx, caller, failed.model, messages, {})
+    return await _explain_failure(request, db, ctx, caller, failed)
 
 
 async def _stream(

@@ -137,12 +137,14 @@ class SessionRegistry:
             profile_id=profile_id,
             on_block=self.on_block,
         )
-        if self.on_start is not None:
-            try:
+        recorded = self.on_start is None
+        try:
+            if self.on_start is not None:
                 await self.on_start(session)
-            except BaseException:
+                recorded = True
+        finally:
+            if not recorded:
                 await process.terminate()
-                raise
         self._sessions[session.id] = session
         metrics.TERMINAL_SESSIONS.labels(kind).inc()
         metrics.TERMINAL_SESSIONS_STARTED.labels(kind).inc()

@@ -52,11 +52,10 @@ class RemoteProcess:
         cls, target: Target, *, cols: int, rows: int, keepalive: int | None = None
     ) -> RemoteProcess:
         """Connect (raising ``SSHConnectError``) and start the login shell in a PTY."""
-        stack = AsyncExitStack()
-        try:
-            conn, report = await stack.enter_async_context(open_reported(target))
+        async with AsyncExitStack() as opening:
+            conn, report = await opening.enter_async_context(open_reported(target))
             conn.set_keepalive(keepalive or KEEPALIVE_SECONDS, KEEPALIVE_COUNT_MAX)
-            process = cls(stack, report)
+            process = cls(AsyncExitStack(), report)
             async with asyncio.timeout(target.connect_timeout):
                 channel, _ = await conn.create_session(
                     lambda: _Channel(process),
@@ -64,9 +63,8 @@ class RemoteProcess:
                     term_size=(cols, rows),
                     encoding=None,
                 )
-        except BaseException:
-            await stack.aclose()
-            raise
+            # Opened: the connection now closes with the process, not with this block.
+            process._stack = opening.pop_all()
         process._channel = channel
         return process
 
