@@ -61,6 +61,24 @@ async def test_get_returns_what_set_stored(broker: Broker) -> None:
     assert await broker.get("key") == b"two"
 
 
+async def test_concurrent_gets_each_answer_their_own_key(broker: Broker) -> None:
+    await broker.set("a", b"first")
+    await broker.set("b", b"second")
+    keys = ["a", "b", "missing", "a", "b", "a"]
+    answers = await asyncio.gather(*(broker.get(key) for key in keys))
+    assert answers == [b"first", b"second", None, b"first", b"second", b"first"]
+
+
+async def test_a_get_sees_a_set_that_finished_before_it(broker: Broker) -> None:
+    async def set_then_get(value: bytes) -> bytes | None:
+        await broker.set("shared", value)
+        return await broker.get("shared")
+
+    await broker.set("shared", b"old")
+    answers = await asyncio.gather(broker.get("shared"), set_then_get(b"new"))
+    assert answers[1] == b"new"
+
+
 async def test_key_disappears_after_its_ttl(broker: Broker) -> None:
     await broker.set("key", b"value", ttl=SHORT_TTL)
     assert await broker.get("key") == b"value"
@@ -236,6 +254,56 @@ async def test_redis_prefixes_isolate_keys_and_channels(
         await first.aclose()
         await second.aclose()
         await raw.aclose()
+
+
+async def test_redis_sends_gets_asked_together_as_one_mget(
+    redis_server_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = RedisBroker(redis_server_url, prefix=redis_prefix)
+    batches: list[list[str]] = []
+    send = broker.raw_mget
+
+    async def counted(keys: list[str]) -> list[bytes | None]:
+        batches.append(keys)
+        return await send(keys)
+
+    monkeypatch.setattr(broker, "raw_mget", counted)
+    try:
+        await broker.set("one", b"1")
+        answers = await asyncio.gather(*(broker.get(key) for key in ["one", "two", "one"] * 10))
+        assert answers == [b"1", None, b"1"] * 10
+        assert batches == [["one", "two"]]
+        assert await broker.get("one") == b"1"
+        assert batches[1:] == [["one"]]
+    finally:
+        await broker.aclose()
+
+
+async def test_redis_get_whose_caller_gave_up_leaves_the_others_answered(
+    redis_server_url: str, redis_prefix: str
+) -> None:
+    broker = RedisBroker(redis_server_url, prefix=redis_prefix)
+    try:
+        await broker.set("key", b"value")
+        abandoned = asyncio.ensure_future(broker.get("key"))
+        kept = asyncio.ensure_future(broker.get("key"))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        assert await kept == b"value"
+        assert abandoned.cancelled()
+    finally:
+        await broker.aclose()
+
+
+async def test_redis_gets_raise_when_unreachable() -> None:
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    try:
+        answers = await asyncio.gather(
+            broker.get("a"), broker.get("b"), broker.get("a"), return_exceptions=True
+        )
+        assert all(isinstance(answer, BrokerUnavailable) for answer in answers), answers
+    finally:
+        await broker.aclose()
 
 
 async def test_redis_ping_raises_when_unreachable() -> None:

@@ -6,6 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from itertools import chain
 from typing import Any, Self, cast
 
 from limits.aio.storage import RedisStorage, Storage
@@ -125,6 +126,54 @@ class RedisSubscription:
         raise StopAsyncIteration
 
 
+class _Reads:
+    """GETs asked for in one turn of the event loop, sent to Redis as one MGET.
+
+    Every authenticated request reads one key (the user's stamp, ``auth/cache.py``), and a
+    Redis command costs far more in client code than in Redis. Requests that arrive together
+    reach their read in the same turn of the loop; one MGET answers them all, read after each
+    of them asked, so every answer is as fresh as a GET of its own would have been.
+    """
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+        self._waiting: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, key: str) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bytes | None] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send)
+        self._waiting.setdefault(key, []).append(answer)
+        return await answer
+
+    def _send(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        task = asyncio.get_running_loop().create_task(self._answer(waiting))
+        self._tasks.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, waiting: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
+        keys = list(waiting)
+        try:
+            async with _guarded():
+                values = await self._broker.raw_mget(keys)
+        except (BrokerUnavailable, RedisError) as error:
+            for answer in chain.from_iterable(waiting.values()):
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        except asyncio.CancelledError:  # the broker is closing: nobody is left waiting
+            for answer in chain.from_iterable(waiting.values()):
+                answer.cancel()
+            raise
+        for key, value in zip(keys, values, strict=True):
+            for answer in waiting[key]:
+                if not answer.done():  # a request that gave up (its client left) is skipped
+                    answer.set_result(value)
+
+
 class RedisBroker:
     name = "redis"
 
@@ -134,6 +183,7 @@ class RedisBroker:
         self._pool: ConnectionPool | None = None
         self._redis: Redis | None = None
         self._limits: RedisStorage | None = None
+        self._reads = _Reads(self)
 
     @property
     def _client(self) -> Redis:
@@ -153,10 +203,13 @@ class RedisBroker:
         return self._prefix + key
 
     async def get(self, key: str) -> bytes | None:
-        async with _guarded():
-            value = await self._client.get(self._key(key))
+        return await self._reads.get(key)
+
+    async def raw_mget(self, keys: list[str]) -> list[bytes | None]:
+        """One MGET of ``keys`` (unprefixed); ``get`` batches through it."""
+        values = await self._client.mget([self._key(key) for key in keys])
         # The pool does not decode responses, so values are bytes.
-        return cast(bytes | None, value)
+        return cast(list[bytes | None], values)
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         px = None if ttl is None else _milliseconds(ttl)
