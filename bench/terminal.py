@@ -78,6 +78,9 @@ _RUN = re.compile("a+")
 _FAILURES = frozenset({"error", "session_error", "output_lost"})
 
 
+PHASES = ("many_sessions", "output", "keystroke_echo", "reattach")
+
+
 class ProtocolError(server.ServerError):
     """A frame the protocol does not allow, lost or repeated output, or a session error."""
 
@@ -88,6 +91,7 @@ class Plan:
     sessions: int
     window_s: float
     reattaches: int
+    phases: tuple[str, ...] = ()  # all when empty
 
 
 # A client -----------------------------------------------------------------------------------------
@@ -578,6 +582,8 @@ async def measure(srv: server.Server, home: Path, plan: Plan, report: dict[str, 
         ("reattach", partial(reattach_phase, target, plan.reattaches)),
     )
     for name, phase in phases:
+        if plan.phases and name not in plan.phases:
+            continue
         report["running"] = name
         report[name] = await phase()
     del report["running"]
@@ -693,8 +699,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100 keys, 50 sessions for 5 s")
     parser.add_argument("--output", type=Path, default=ROOT / "reports" / "bench-terminal.json")
+    parser.add_argument(
+        "--phase",
+        action="append",
+        choices=PHASES,
+        default=[],
+        help="run only this part (repeatable); default all",
+    )
     args = parser.parse_args()
-    plan = Plan(100, 50, 5.0, 5) if args.quick else Plan(500, 200, 20.0, 20)
+    counts = (100, 50, 5.0, 5) if args.quick else (500, 200, 20.0, 20)
+    plan = Plan(*counts, phases=tuple(args.phase))
     report, problem = run(plan)
     rows = summary_rows(report)
     report["targets"] = [
