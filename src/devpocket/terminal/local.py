@@ -1,5 +1,9 @@
 """A local shell in a pseudo-terminal.
 
+Output reaches the server through the PTY relay (``relay.py``), a helper process that reads
+the PTY and writes into a pipe, which is read here in large pieces; input and resizing go
+straight to the PTY.
+
 The shell starts through util-linux ``setsid --ctty``: a new session whose controlling terminal
 is the PTY, so that job control works and Ctrl-C reaches the foreground job. (Python cannot make
 a terminal controlling between fork and exec without ``preexec_fn``, which is unsafe in a
@@ -22,11 +26,11 @@ from pathlib import Path
 
 from devpocket.errors import AppError
 from devpocket.terminal.process import OnEnd, OnOutput
+from devpocket.terminal.relay import PtyRelay, RelayUnavailable
 
-_READ_SIZE = 64 * 1024
-# Read until the PTY is empty, up to this much per wake-up: fewer, larger frames under load,
-# and never more than the smallest output buffer can take beyond its flow-control mark.
-_READ_BUDGET = 64 * 1024
+# At most this much per wake-up: fewer, larger frames under load, and never more than the
+# smallest output buffer (256 KiB) can take beyond its flow-control mark (half of it).
+_READ_SIZE = 128 * 1024
 _MAX_PENDING_INPUT = 1024 * 1024
 _KILL_GRACE = 2.0
 
@@ -61,19 +65,30 @@ def _winsize(cols: int, rows: int) -> bytes:
 
 
 class LocalProcess:
-    def __init__(self, master: int, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, master: int, process: asyncio.subprocess.Process, relay: PtyRelay) -> None:
         self._master = master
         self._process = process
+        self._relay = relay
+        self._output = -1
+        self.end_reason: str | None = None
         self._on_output: OnOutput | None = None
         self._on_end: OnEnd | None = None
         self._reading = False
         self._ended = False
         self._pending_input = bytearray()
         self._loop = asyncio.get_running_loop()
+        self._ending_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def spawn(
-        cls, argv: list[str], *, env: dict[str, str], cwd: Path, cols: int, rows: int
+        cls,
+        argv: list[str],
+        *,
+        relay: PtyRelay,
+        env: dict[str, str],
+        cwd: Path,
+        cols: int,
+        rows: int,
     ) -> LocalProcess:
         launcher = _launcher()
         master, slave = os.openpty()
@@ -95,7 +110,13 @@ class LocalProcess:
             raise ShellUnavailable(f"The shell could not start: {exc.strerror}.") from exc
         finally:
             os.close(slave)
-        return cls(master, process)
+        local = cls(master, process, relay)
+        try:
+            local._output = await relay.attach(master, local._relay_lost)
+        except RelayUnavailable:
+            await local.terminate()
+            raise
+        return local
 
     @property
     def pid(self) -> int:
@@ -107,36 +128,32 @@ class LocalProcess:
 
     def pause_reading(self) -> None:
         if self._reading:
-            self._loop.remove_reader(self._master)
+            self._loop.remove_reader(self._output)
             self._reading = False
 
     def resume_reading(self) -> None:
         if not self._reading and not self._ended:
-            self._loop.add_reader(self._master, self._readable)
+            self._loop.add_reader(self._output, self._readable)
             self._reading = True
 
     def _readable(self) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        ended = False
-        while size < _READ_BUDGET:
-            try:
-                chunk = os.read(self._master, _READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError:
-                # EIO: every process holding the terminal has gone.
-                ended = True
-                break
-            if not chunk:
-                ended = True
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if chunks and self._on_output is not None:
-            self._on_output(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        if ended:
+        try:
+            chunk = os.read(self._output, _READ_SIZE)
+        except BlockingIOError:
+            return
+        if chunk:
+            if self._on_output is not None:
+                self._on_output(chunk)
+        else:  # the relay closed the pipe: the terminal has ended
             self._end()
+
+    def _relay_lost(self) -> None:
+        """The relay died: no more output can come, so the program is ended too."""
+        self.end_reason = "relay_failed"
+        self._end()
+        task = self._loop.create_task(self.terminate())
+        self._ending_tasks.add(task)
+        task.add_done_callback(self._ending_tasks.discard)
 
     def _end(self) -> None:
         if self._ended:
@@ -203,11 +220,15 @@ class LocalProcess:
             os.killpg(self._process.pid, signum)
 
     def close(self) -> None:
-        """Release the PTY once the program is gone (called after the end)."""
+        """Release the PTY and its pipe once the program is gone (called after the end)."""
         self.pause_reading()
         if self._pending_input:
             self._loop.remove_writer(self._master)
             self._pending_input.clear()
+        if self._output >= 0:
+            self._relay.release(self._output)
+            os.close(self._output)  # the relay then lets go of its copy of the master
+            self._output = -1
         if self._master >= 0:
             os.close(self._master)
             self._master = -1

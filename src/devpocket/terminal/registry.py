@@ -30,6 +30,7 @@ from devpocket.terminal.launch import (
 )
 from devpocket.terminal.local import LocalProcess
 from devpocket.terminal.process import TerminalProcess
+from devpocket.terminal.relay import PtyRelay
 from devpocket.terminal.session import SessionKind, SessionOwner, TerminalSession
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ class SessionRegistry:
         self.on_end: Recorder | None = None
         self.on_block: BlockRecorder | None = None
         self.closing = False
+        self.relay = PtyRelay()
 
     @classmethod
     def build(cls, settings: Settings, tasks: TaskGroup) -> SessionRegistry:
@@ -111,7 +113,7 @@ class SessionRegistry:
         env.update(launch.env)
         cwd = choose_cwd(spec.cwd, Path(env["HOME"]))
         process = await LocalProcess.spawn(
-            launch.argv, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
+            launch.argv, relay=self.relay, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
         )
         return await self.adopt(owner, "local", process, program=shell)
 
@@ -207,3 +209,4 @@ class SessionRegistry:
                 group.create_task(session.close(reason))
         for session in sessions:
             await session.closed.wait()
+        await self.relay.aclose()
