@@ -416,8 +416,26 @@ async def under_logins(term: Terminal, target: Target, count: int) -> dict[str, 
     return {**_summary(samples), "logins": ok, "logins_per_s": round(ok / seconds, 1), **cpu}
 
 
+async def bare_echo_times(count: int) -> list[float]:
+    """The keystroke's frame echoed by a bare FastAPI WebSocket (bench/bare_app.py), same pace."""
+    log = ROOT / "reports" / "bench-terminal-bare.log"
+    with server.serving("bare", server.bare_command(), {**os.environ}, log, "/bare") as srv:
+        url = srv.base_url.replace("http://", "ws://") + "/echo"
+        async with connect(url, max_size=None, compression=None) as socket:
+            samples: list[float] = []
+            for n in range(count):
+                frame = {"type": "data", "data": "x" if n % 2 == 0 else "\x7f", "sessionId": "s"}
+                started = time.perf_counter()
+                await socket.send(orjson.dumps(frame).decode())
+                orjson.loads(await socket.recv())
+                samples.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(KEY_GAP_S)
+    return samples
+
+
 async def echo_phase(target: Target, count: int) -> dict[str, Any]:
     floor = await asyncio.to_thread(pty_echo_floor, count, target.home)
+    bare = _summary(await bare_echo_times(count))
     async with terminal(target.url) as term:
         await term.create(target.home)
         control = _summary(await control_times(term, count))
@@ -425,7 +443,8 @@ async def echo_phase(target: Target, count: int) -> dict[str, Any]:
         loaded = await under_logins(term, target, count)
         await term.close_session()
     return {
-        "gap_ms": KEY_GAP_S * 1000, "pty_floor": floor, "list_sessions": control, "idle": idle,
+        "gap_ms": KEY_GAP_S * 1000, "pty_floor": floor, "bare_websocket": bare,
+        "list_sessions": control, "idle": idle,
         "under_logins": loaded, "login_clients": LOGIN_CLIENTS,
     }  # fmt: skip
 
@@ -643,12 +662,14 @@ def output_rows(part: dict[str, Any]) -> list[Row]:
 
 def echo_rows(part: dict[str, Any]) -> list[Row]:
     idle, loaded = part["idle"], part["under_logins"]
-    floor, control = part["pty_floor"], part["list_sessions"]
+    floor, control, bare = part["pty_floor"], part["list_sessions"], part["bare_websocket"]
     return [
         _row(f"keystroke echo p50 ({idle['count']} keys)", idle["p50_ms"], "ms", ("<=", 0.5)),
         _row("keystroke echo p99", idle["p99_ms"], "ms", ("<=", 2)),
         _row("  bash on a PTY, no server: p50", floor["p50_ms"], "ms"),
         _row("  bash on a PTY, no server: p99", floor["p99_ms"], "ms"),
+        _row("  bare FastAPI WebSocket echo: p50", bare["p50_ms"], "ms"),
+        _row("  bare FastAPI WebSocket echo: p99", bare["p99_ms"], "ms"),
         _row("  list_sessions round trip, no shell: p50", control["p50_ms"], "ms"),
         _row("  list_sessions round trip, no shell: p99", control["p99_ms"], "ms"),
         _row("keystroke echo p50, logins flat out", loaded["p50_ms"], "ms"),
