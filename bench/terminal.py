@@ -514,6 +514,7 @@ async def sessions_phase(target: Target, plan: Plan) -> dict[str, Any]:
     async with contextlib.AsyncExitStack() as stack:
         terms = await start_sessions(target, plan.sessions, stack)
         seen = await observe(target, terms, plan.window_s)
+        relay_kib = relay_rss_kib(target.server.process.pid)
         await asyncio.gather(*(term.close_session() for term in terms))
     expected, lines = plan.window_s / LINE_PERIOD_S, seen["lines"]
     return {
@@ -526,7 +527,21 @@ async def sessions_phase(target: Target, plan: Plan) -> dict[str, Any]:
         "rss_before_mib": round(rss_before / 1024, 1),
         "rss_with_mib": round(seen["rss_kib"] / 1024, 1),
         "rss_per_session_mib": round((seen["rss_kib"] - rss_before) / 1024 / plan.sessions, 3),
+        "relay_rss_mib": round(relay_kib / 1024, 1),
     }  # fmt: skip
+
+
+def relay_rss_kib(server_pid: int) -> int:
+    """The resident memory of the server's PTY relay (one per worker, not per session)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+            cmdline = (status.parent / "cmdline").read_bytes()
+            if int(fields["PPid"]) == server_pid and b"pty_relay" in cmdline:
+                return int(fields["VmRSS"].split()[0])
+    raise server.ServerError("the server's PTY relay is not running")
 
 
 # 5. Reattach --------------------------------------------------------------------------------------
@@ -695,6 +710,7 @@ def sessions_rows(part: dict[str, Any]) -> list[Row]:
         _row(f"{label}: server RSS before", part["rss_before_mib"], "MiB"),
         _row(f"{label}: server RSS with them", part["rss_with_mib"], "MiB"),
         _row(f"{label}: server RSS per session", part["rss_per_session_mib"], "MiB", ("<=", 0.5)),
+        _row(f"{label}: PTY relay RSS (one per worker)", part["relay_rss_mib"], "MiB"),
     ]
 
 

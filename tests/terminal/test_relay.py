@@ -10,8 +10,10 @@ import contextlib
 import os
 import select
 import signal
+import time
 import tty
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -141,6 +143,39 @@ async def test_sessions_are_told_when_the_relay_dies_and_the_next_one_starts_a_n
         async with asyncio.timeout(WAIT):
             assert await asyncio.to_thread(read_all, output) == data
         os.close(output)
+
+
+def wait_for_death(pid: int) -> None:
+    """Until ``pid`` has exited, without letting the event loop notice (it blocks)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} is still running")
+
+
+async def test_a_relay_found_dead_when_attaching_is_replaced(relay: PtyRelay) -> None:
+    lost = asyncio.Event()
+    with pty_pair() as (first, _):
+        await relay.attach(first, lost.set)
+        pid = relay.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for_death(pid)  # dead before the loop hears of it
+        with pty_pair() as (master, slave):
+            output = await relay.attach(master, lambda: None)
+            assert lost.is_set()
+            assert relay.pid not in (None, pid)
+            write_all(slave, b"through the new relay")
+            os.close(slave)
+            async with asyncio.timeout(WAIT):
+                assert await asyncio.to_thread(read_all, output) == b"through the new relay"
+            os.close(output)
 
 
 async def test_closing_the_relay_ends_its_process(relay: PtyRelay) -> None:

@@ -51,18 +51,32 @@ class PtyRelay:
     async def attach(self, master: int, on_lost: Callable[[], None]) -> int:
         """Relay ``master``'s output; answers the non-blocking read end of its pipe."""
         control = await self._started()
+        try:
+            output = self._send(control, master)
+        except OSError:
+            self._lose(control)  # found dead on the way: replaced, once
+            control = await self._started()
+            try:
+                output = self._send(control, master)
+            except OSError as error:
+                self._lose(control)
+                raise RelayUnavailable("The terminal relay is not answering.") from error
+        self._served[output] = on_lost
+        return output
+
+    @staticmethod
+    def _send(control: socket.socket, master: int) -> int:
         output, pipe = os.pipe()
         try:
             with contextlib.suppress(OSError):  # EPERM above the system's limit
                 fcntl.fcntl(pipe, _F_SETPIPE_SZ, _PIPE_BYTES)
             socket.send_fds(control, [b"add"], [master, pipe])
-        except OSError as error:
+        except OSError:
             os.close(output)
-            raise RelayUnavailable("The terminal relay is not answering.") from error
+            raise
         finally:
             os.close(pipe)
         os.set_blocking(output, False)
-        self._served[output] = on_lost
         return output
 
     def release(self, output: int) -> None:
@@ -103,12 +117,16 @@ class PtyRelay:
             return
         except OSError:
             data = b""  # reset: gone all the same
-        if data:
-            return
+        if not data:
+            self._lose(control)
+
+    def _lose(self, control: socket.socket) -> None:
+        """The relay is gone: its sessions are told, and the next ``attach`` starts another."""
+        if self._control is not control:
+            return  # already handled
         asyncio.get_running_loop().remove_reader(control.fileno())
         control.close()
-        if self._control is control:
-            self._control = None
+        self._control = None
         process, self._process = self._process, None
         log.error("terminal_relay_lost", pid=process.pid if process else None)
         served, self._served = self._served, {}
