@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import uuid
 from typing import Any
 
 import pytest
@@ -153,3 +154,30 @@ async def test_signals_the_server_ignores_are_not_ignored_in_the_shell(
     ignored = int(match.group(1), 16)
     assert ignored & (1 << (signal.SIGHUP - 1)) == 0
     assert ignored & (1 << (signal.SIGINT - 1)) == 0
+
+
+async def test_deleting_the_account_ends_its_sessions_at_once(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        await term.run(session_id, "echo shell-pid=$$")
+        pattern = re.compile(r"shell-pid=(\d+)\r\n")
+        await term.until(lambda f: pattern.search(term.output.get(session_id, "")) is not None)
+        match = pattern.search(term.output[session_id])
+        assert match is not None
+        pid = int(match.group(1))
+        body = {"password": account.password, "confirmation": "DELETE"}
+        deleted = await live.http.request(
+            "DELETE", "/api/v1/users/account", json=body, headers=account.headers
+        )
+        assert deleted.status_code == 200
+    # Not at the detach timeout (30 minutes here): now.
+    registry, user_id = live.app.state.ctx.terminals, uuid.UUID(account.user_id)
+    for _ in range(100):
+        if registry.sessions_of(user_id) == []:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the session outlived the account")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

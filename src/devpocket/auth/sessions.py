@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from devpocket.db.hooks import after_commit
 from devpocket.db.models import AuthSession, Device, RefreshToken, User
 
 REVOKED_CHANNEL = "auth.session_revoked"
+USER_DELETED_CHANNEL = "auth.user_deleted"
 log = structlog.get_logger(__name__)
 
 
@@ -130,6 +132,28 @@ def announce_revoked(db: AsyncSession, ctx: AppContext, session_ids: list[uuid.U
             # The revocation is committed and every request checks it; only the nudge to open
             # connections is lost, and those re-check their session on their own schedule.
             log.warning("auth.revocation_notice_failed", sessions=len(session_ids))
+
+    after_commit(db, publish)
+
+
+def announce_deleted(
+    db: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    *,
+    fallback: Callable[[uuid.UUID], None],
+) -> None:
+    """After commit, tell every worker that the user is gone (their terminals end at once).
+
+    Without a broker to say it, ``fallback`` does this worker's part.
+    """
+
+    async def publish() -> None:
+        try:
+            await ctx.broker.publish(USER_DELETED_CHANNEL, str(user_id).encode())
+        except BrokerUnavailable:
+            log.warning("auth.deletion_notice_failed", user_id=str(user_id))
+            fallback(user_id)
 
     after_commit(db, publish)
 

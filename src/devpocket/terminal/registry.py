@@ -200,6 +200,11 @@ class SessionRegistry:
         if timer is not None:
             timer.cancel()
 
+    def end_sessions_of(self, user_id: uuid.UUID, reason: str) -> None:
+        """End every session of a user on this worker (the account is gone)."""
+        for session in self.sessions_of(user_id):
+            self._tasks.start_soon(session.close, reason)
+
     async def close_all(self, reason: str) -> None:
         """End every session (server shutdown), and wait until they are recorded as ended."""
         self.closing = True

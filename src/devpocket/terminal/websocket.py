@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from urllib.parse import urlsplit
 
 import anyio
@@ -19,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from devpocket import metrics
 from devpocket.auth.deps import Authenticated, authenticate_token, recheck
-from devpocket.auth.sessions import REVOKED_CHANNEL
+from devpocket.auth.sessions import REVOKED_CHANNEL, USER_DELETED_CHANNEL
 from devpocket.broker import BrokerUnavailable
 from devpocket.context import AppContext
 from devpocket.errors import Unauthenticated
@@ -161,18 +162,26 @@ async def _heartbeat(connection: TerminalConnection) -> None:
 
 
 async def watch_revocations(ctx: AppContext) -> None:
-    """Close the sockets of a login session as soon as any worker revokes it.
+    """Close the sockets of a login session as soon as any worker revokes it, and end the
+    terminal sessions of a deleted account.
 
-    Should the broker go away, the heartbeat's own check still closes them, later.
+    Should the broker go away, the heartbeat's own check still closes the sockets, later.
     """
     while True:
         try:
-            async with ctx.broker.subscribe(REVOKED_CHANNEL) as subscription:
+            async with ctx.broker.subscribe(REVOKED_CHANNEL, USER_DELETED_CHANNEL) as subscription:
                 async for message in subscription:
-                    await _close_revoked(ctx, message.data.decode())
+                    if message.channel == USER_DELETED_CHANNEL:
+                        end_sessions_of_deleted(ctx, uuid.UUID(message.data.decode()))
+                    else:
+                        await _close_revoked(ctx, message.data.decode())
         except BrokerUnavailable:
             log.warning("terminal.revocation_watch_interrupted")
             await asyncio.sleep(_RESUBSCRIBE_SECONDS)
+
+
+def end_sessions_of_deleted(ctx: AppContext, user_id: uuid.UUID) -> None:
+    ctx.terminals.end_sessions_of(user_id, "account_deleted")
 
 
 async def _close_revoked(ctx: AppContext, session_id: str) -> None:
