@@ -76,6 +76,19 @@ async def test_a_csv_export_has_a_header_and_a_row_per_entry_with_the_filters_ap
     assert set(rows[0]) >= {"id", "command", "output", "result_type", "executed_at", "device_id"}
 
 
+async def test_csv_cells_a_spreadsheet_would_evaluate_are_quoted(
+    client: httpx.AsyncClient, account: Account, record: Record
+) -> None:
+    commands = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "ls -la"]
+    for command in commands:
+        await record(command=command)
+    answer = await _export(client, account, format="csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [row["command"] for row in rows] == [*("'" + c for c in commands[:4]), "ls -la"]
+    json_export = (await _export(client, account, format="json")).json()["commands"]
+    assert [entry["command"] for entry in json_export] == commands
+
+
 async def test_an_export_longer_than_a_page_has_every_entry_once_in_order(
     client: httpx.AsyncClient, account: Account, insert_rows: InsertRows
 ) -> None:

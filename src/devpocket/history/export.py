@@ -2,7 +2,9 @@
 
 JSON is ``{"commands": [...]}`` with each entry as the API answers it, so each can be posted back
 to ``POST /history/commands`` (into another account too). CSV has a header row with the same keys;
-``tags`` is a JSON array in its cell, so tags holding commas survive. Entries come in the order
+``tags`` is a JSON array in its cell, so tags holding commas survive, and a text cell that a
+spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return) gets a leading ``'`` (OWASP's advice against CSV injection). Entries come in the order
 they ran. Each page is read in a short session of its own: an export of a long history holds no
 connection or transaction while the client downloads.
 """
@@ -56,7 +58,13 @@ async def _json(pages: AsyncIterator[list[CommandOut]]) -> AsyncIterator[bytes]:
     yield b"]}\n"
 
 
+# What spreadsheets read as the start of a formula (or, for tab and CR, skip before one).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
     if value is None:
         return ""
     if isinstance(value, bool):
