@@ -63,11 +63,13 @@ def _ensure_test_user() -> None:
             return
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         created = subprocess.run(
-            ["useradd", "-m", "-s", "/bin/sh", TEST_USER], capture_output=True, timeout=30
+            ["useradd", "-m", "-s", "/bin/bash", TEST_USER], capture_output=True, timeout=30
         )
         # 9: the user exists already (an earlier or a concurrent run made it).
         if created.returncode not in (0, 9):
             raise RuntimeError(f"useradd failed: {created.stderr.decode(errors='replace')}")
+        # bash, for the shell integration of SSH sessions (an older run made the user with sh).
+        subprocess.run(["usermod", "-s", "/bin/bash", TEST_USER], timeout=30, check=True)
         subprocess.run(
             ["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n", text=True, timeout=30, check=True
         )

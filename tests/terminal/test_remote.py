@@ -100,3 +100,43 @@ async def test_a_dropped_ssh_connection_ends_the_session_with_a_reason(
         closed = await term.action("session_closed", timeout=20)
     assert closed["data"]["reason"] == "connection_lost"
     assert closed["data"]["exit_code"] is None
+
+
+async def test_shell_integration_gives_an_ssh_session_command_blocks(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    profile_id = await _saved(live, account, ssh_server.profile())
+    async with live.terminal(account) as term:
+        session_id = await _created(term, profile_id=profile_id, shell_integration=True)
+        await term.run(session_id, "cd /tmp && false")
+        finished = await term.action("block_finished", timeout=20)
+        block = finished["data"]["block"]
+        assert (block["command"], block["exit_code"]) == ("cd /tmp && false", 1)
+        # The line that sourced the integration is not in the history.
+        await term.run(session_id, 'echo "prev=$(history 2 | head -1 | cut -c8-)"')
+        await term.output_contains(session_id, "prev=cd /tmp && false\r\n")
+        # What the shell echoed while the integration was sourced never reached the client.
+        assert ".cache/devpocket" not in term.output[session_id]
+        assert "DevPocket=ready" not in term.output[session_id]
+    path = f"/api/v1/terminal/sessions/{session_id}/history"
+    for _ in range(50):  # blocks are stored in the background
+        history = data(await live.http.get(path, headers=account.headers))
+        if history:
+            break
+        await asyncio.sleep(0.1)
+    assert history[0] == "cd /tmp && false"
+
+
+async def test_without_shell_integration_an_ssh_session_has_no_blocks(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    account = await live.account()
+    profile_id = await _saved(live, account, ssh_server.profile())
+    async with live.terminal(account) as term:
+        session_id = await _created(term, profile_id=profile_id)
+        await term.run(session_id, "false; echo done-$((1+1))")
+        await term.output_contains(session_id, "done-2")
+        await term.run(session_id, "exit")
+        await term.action("session_closed")
+    assert "block_finished" not in [frame["data"]["action"] for frame in term.controls]

@@ -37,6 +37,15 @@ class SessionCreate(BaseModel):
     cols: int = Field(default=80, ge=1, le=1000)
     rows: int = Field(default=24, ge=1, le=1000)
     env: dict[str, str] = Field(default_factory=dict)
+    shell_integration: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("shell_integration", "shellIntegration"),
+        description=(
+            "SSH sessions: write DevPocket's shell integration on the remote host "
+            "(`~/.cache/devpocket/shell-integration.sh`) and source it into the login shell, "
+            "so that bash and zsh emit the marks of command blocks. Local shells always have it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _kind(self) -> SessionCreate:

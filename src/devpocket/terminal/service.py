@@ -59,7 +59,13 @@ async def _open_ssh(
             raise InvalidInput("An SSH session needs a profile.", code="profile_required")
         await db.commit()
     process = await _connect(
-        ctx, profile, target, cols=request.cols, rows=request.rows, keepalive=keepalive
+        ctx,
+        profile,
+        target,
+        cols=request.cols,
+        rows=request.rows,
+        keepalive=keepalive,
+        integration=request.shell_integration,
     )
     return await ctx.terminals.adopt(
         owner, "ssh", process, profile_id=profile.id if profile else None
@@ -87,10 +93,13 @@ async def _connect(
     cols: int,
     rows: int,
     keepalive: int | None,
+    integration: bool,
 ) -> RemoteProcess:
     """Connect; what the connection showed (a host key to pin, a failure) goes on the profile."""
     try:
-        process = await RemoteProcess.open(target, cols=cols, rows=rows, keepalive=keepalive)
+        process = await RemoteProcess.open(
+            target, cols=cols, rows=rows, keepalive=keepalive, integration=integration
+        )
     except SSHConnectError as exc:
         await _remember(ctx, profile, exc.report)
         raise

@@ -17,7 +17,7 @@ from pathlib import Path
 BASH_SCRIPT = "bash/devpocket.bash"
 ZSH_DIRECTORY = "zsh"
 
-_BASH = r"""# DevPocket shell integration for bash: OSC 133/633 marks around prompts and commands.
+_BASH_LOGIN = r"""# DevPocket shell integration for bash: OSC 133/633 marks around each command.
 # bash reads no profile when started with --init-file, so this file first does what a login
 # shell would do, then installs its hooks after the user's own startup files have run.
 if [ -r /etc/profile ]; then . /etc/profile; fi
@@ -26,8 +26,9 @@ elif [ -r ~/.bash_login ]; then . ~/.bash_login
 elif [ -r ~/.profile ]; then . ~/.profile
 elif [ -r ~/.bashrc ]; then . ~/.bashrc
 fi
+"""
 
-__devpocket_prompt_a='\[\e]133;A\a\]'
+_BASH_HOOKS = r"""__devpocket_prompt_a='\[\e]133;A\a\]'
 __devpocket_prompt_b='\[\e]133;B\a\]'
 __devpocket_started=
 __devpocket_armed=
@@ -154,13 +155,14 @@ __devpocket_enter
 __devpocket_leave
 """
 
-_ZSHRC = r"""# DevPocket shell integration for zsh: runs the user's .zshrc (see .zshenv), then
+_ZSHRC_USER = r"""# DevPocket shell integration for zsh: runs the user's .zshrc (see .zshenv), then
 # adds hooks that write OSC 133/633 marks around prompts and commands.
 __devpocket_enter
 [[ -r "${ZDOTDIR:-$HOME}/.zshrc" ]] && builtin source "${ZDOTDIR:-$HOME}/.zshrc"
 __devpocket_leave
+"""
 
-typeset -g __devpocket_started=0
+_ZSH_HOOKS = r"""typeset -g __devpocket_started=0
 typeset -g __devpocket_prompt_a=$'%{\e]133;A\a%}'
 typeset -g __devpocket_prompt_b=$'%{\e]133;B\a%}'
 
@@ -215,7 +217,9 @@ add-zsh-hook precmd __devpocket_precmd
 add-zsh-hook precmd __devpocket_prompt
 add-zsh-hook preexec __devpocket_preexec
 precmd_functions=(__devpocket_precmd ${precmd_functions:#__devpocket_precmd})
+"""
 
+_ZSHRC_END = r"""
 if [[ ! -o login ]]; then
     __devpocket_finish
 fi
@@ -228,6 +232,9 @@ __devpocket_enter
 __devpocket_finish
 """
 
+_BASH = _BASH_LOGIN + "\n" + _BASH_HOOKS
+_ZSHRC = _ZSHRC_USER + "\n" + _ZSH_HOOKS + _ZSHRC_END
+
 _FILES = {
     BASH_SCRIPT: _BASH,
     f"{ZSH_DIRECTORY}/.zshenv": _ZSHENV,
@@ -235,6 +242,51 @@ _FILES = {
     f"{ZSH_DIRECTORY}/.zshrc": _ZSHRC,
     f"{ZSH_DIRECTORY}/.zlogin": _ZLOGIN,
 }
+
+
+# SSH sessions: the script is written on the remote host, then sourced into the login shell.
+REMOTE_PATH = ".cache/devpocket/shell-integration.sh"  # under the remote user's home
+REMOTE_READY = b"\x1b]633;P;DevPocket=ready\x07"
+# Typed into the remote shell; the leading space keeps it out of a history that ignores such.
+REMOTE_SOURCE_LINE = f' . "$HOME/{REMOTE_PATH}"\r'.encode()
+# Writes the script (from stdin); any login shell can run this, fish included.
+REMOTE_INSTALL = f'mkdir -p "$HOME/{REMOTE_PATH.rsplit("/", 1)[0]}" && cat > "$HOME/{REMOTE_PATH}"'
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one single-quoted word of POSIX sh."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def remote_script() -> str:
+    """The file sourced into an SSH session's login shell: the hooks for bash or zsh.
+
+    The user's startup files have already run (the shell logged in), so only the hooks are
+    installed. Each shell's hooks are ``eval``-ed, so that each is parsed only by its own shell.
+    In bash the line that sourced the file is taken out of the history again. Whatever the
+    shell, the file ends by printing ``REMOTE_READY``: the server hides what the shell echoes
+    up to there.
+    """
+    unrecord = (
+        "__devpocket_line=$(HISTTIMEFORMAT='' builtin history 1)\n"
+        f"if [[ $__devpocket_line == *{REMOTE_PATH}* &&"
+        " $__devpocket_line =~ ^[[:space:]]*([0-9]+) ]]; then\n"
+        '    builtin history -d "${BASH_REMATCH[1]}"\n'
+        "fi\n"
+        "unset __devpocket_line\n"
+    )
+    return (
+        "# DevPocket shell integration for SSH sessions, written and sourced by the DevPocket\n"
+        "# server when a session asks for it: OSC 133/633 marks in bash and zsh, nothing else.\n"
+        'if [ -n "${BASH_VERSION-}" ]; then\n'
+        f"    eval {_quoted(unrecord + _BASH_HOOKS)}\n"
+        'elif [ -n "${ZSH_VERSION-}" ]; then\n'
+        f"    eval {_quoted(_ZSH_HOOKS)}\n"
+        "fi\n"
+        # After the mark, shown: back to the start of the line of the prompt the source line was
+        # typed at, and clear it; the shell's next prompt takes its place.
+        "printf '\\033]633;P;DevPocket=ready\\007\\r\\033[K'\n"
+    )
 
 
 @dataclass(frozen=True, slots=True)
