@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -191,3 +192,12 @@ class Terminal:
 
     async def run(self, session_id: str, line: str) -> None:
         await self.send("data", line + "\r", session_id)
+
+    async def printed_number(self, session_id: str, name: str, line: str) -> int:
+        """Run ``line``, which prints ``<name>=<number>``, and answer the number."""
+        pattern = re.compile(rf"{name}=(\d+)\r\n")
+        await self.run(session_id, line)
+        await self.until(lambda f: pattern.search(self.output.get(session_id, "")) is not None)
+        match = pattern.search(self.output[session_id])
+        assert match is not None
+        return int(match.group(1))

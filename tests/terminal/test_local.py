@@ -67,12 +67,7 @@ async def test_closing_a_session_ends_its_whole_process_group(live: LiveServer) 
     account = await live.account()
     async with live.terminal(account) as term:
         session_id = await term.create_local()
-        await term.run(session_id, "sleep 300 & echo bg-pid=$!")
-        pattern = re.compile(r"bg-pid=(\d+)\r\n")
-        await term.until(lambda f: pattern.search(term.output.get(session_id, "")) is not None)
-        match = pattern.search(term.output[session_id])
-        assert match is not None
-        pid = int(match.group(1))
+        pid = await term.printed_number(session_id, "bg-pid", "sleep 300 & echo bg-pid=$!")
         os.kill(pid, 0)  # running
         await term.control(action="close_session", session_id=session_id)
         closed = await term.action("session_closed")
@@ -160,12 +155,7 @@ async def test_deleting_the_account_ends_its_sessions_at_once(live: LiveServer) 
     account = await live.account()
     async with live.terminal(account) as term:
         session_id = await term.create_local()
-        await term.run(session_id, "echo shell-pid=$$")
-        pattern = re.compile(r"shell-pid=(\d+)\r\n")
-        await term.until(lambda f: pattern.search(term.output.get(session_id, "")) is not None)
-        match = pattern.search(term.output[session_id])
-        assert match is not None
-        pid = int(match.group(1))
+        pid = await term.printed_number(session_id, "shell-pid", "echo shell-pid=$$")
         body = {"password": account.password, "confirmation": "DELETE"}
         deleted = await live.http.request(
             "DELETE", "/api/v1/users/account", json=body, headers=account.headers
