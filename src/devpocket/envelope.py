@@ -33,7 +33,9 @@ class ErrorBody(BaseModel):
 
 
 def ok(data: T, message: str | None = None) -> Envelope[T]:
-    return Envelope[T](data=data, message=message)
+    # Not Envelope[T](...): subscripting a generic model costs a lookup on every call, and the
+    # route's response model checks the answer anyway.
+    return Envelope(data=data, message=message)
 
 
 def error_body(
