@@ -34,6 +34,7 @@ from devpocket.ratelimit import RateLimitMiddleware
 from devpocket.security_headers import SecurityMiddleware
 from devpocket.settings import Settings
 from devpocket.ssh.router import router as ssh_router
+from devpocket.sync import retention as sync_retention
 from devpocket.sync.router import router as sync_router
 from devpocket.sync.router import socket_router as sync_socket_router
 from devpocket.terminal.router import router as terminal_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ctx.tasks.start_soon(sample_pool, ctx.engine)
             ctx.tasks.start_soon(watch_revocations, ctx)
             ctx.tasks.start_soon(history_retention.run, ctx.sessionmaker, settings)
+            ctx.tasks.start_soon(sync_retention.run, ctx.sessionmaker, settings)
             # What start-up built lives as long as the process: keep the collector from scanning
             # it again at every full collection (long pauses that show as p99 latency).
             gc.collect()

@@ -171,6 +171,8 @@ class Settings(BaseSettings):
     sync_devices_per_user_free: int = Field(default=2, ge=-1)
     sync_devices_per_user_pro: int = Field(default=5, ge=-1)
     sync_devices_per_user_team: int = Field(default=-1, ge=-1)
+    # Superseded feed changes and stored push answers are kept this long (docs/sync.md).
+    sync_feed_retention_days: int = Field(default=90, ge=1)
     plan_pro_price: Decimal = Field(default=Decimal("9.99"), ge=0)
     plan_team_price: Decimal = Field(default=Decimal("19.99"), ge=0)
     plan_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
