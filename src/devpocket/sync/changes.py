@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devpocket.broker import Broker, BrokerUnavailable
@@ -70,15 +70,20 @@ class Origin:
         return cls(device_id, datetime.now(UTC))
 
 
-def _cursor_step(user_id: uuid.UUID, step: int) -> Any:
-    # updated_at is named so that its onupdate default does not fire: the feed is not the profile.
-    return (
-        update(User)
-        .where(User.id == user_id)
-        .values(sync_cursor=User.sync_cursor + step, updated_at=User.updated_at)
-        .returning(User.sync_cursor)
-        .execution_options(synchronize_session=False)
-    )
+# Built once: constructing an ORM statement costs more than running it on a cheap push.
+# updated_at is named so that its onupdate default does not fire: the feed is not the profile.
+_CURSOR_STEP = (
+    update(User)
+    .where(User.id == bindparam("user_id"))
+    .values(sync_cursor=User.sync_cursor + bindparam("step"), updated_at=User.updated_at)
+    .returning(User.sync_cursor)
+    .execution_options(synchronize_session=False)
+)
+
+
+async def _step_cursor(db: AsyncSession, user_id: uuid.UUID, step: int) -> int:
+    """Add ``step`` to the user's cursor (locking the user's row) and answer the new value."""
+    return int((await db.execute(_CURSOR_STEP, {"user_id": user_id, "step": step})).scalar_one())
 
 
 async def lock_feed(db: AsyncSession, user_id: uuid.UUID) -> bool:
@@ -92,7 +97,7 @@ async def lock_feed(db: AsyncSession, user_id: uuid.UUID) -> bool:
     """
     if _holds(db, user_id):
         return False
-    await db.execute(_cursor_step(user_id, 0))
+    await _step_cursor(db, user_id, 0)
     _held(db, user_id)
     return True
 
@@ -126,7 +131,7 @@ async def record_change(
     change_id: uuid.UUID | None = None,
 ) -> int:
     """Add a change to the user's feed and stamp the entity's fields; returns its cursor."""
-    cursor = int((await db.execute(_cursor_step(user_id, 1))).scalar_one())
+    cursor = await _step_cursor(db, user_id, 1)
     _held(db, user_id)
     db.add(
         SyncChange(

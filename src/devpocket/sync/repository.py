@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.db.models import Device, SyncAppliedChange, SyncChange, SyncEntity, User
@@ -48,21 +48,26 @@ async def entity_state(
     return state
 
 
+# Built once, run once per pushed change (see ``changes._CURSOR_STEP``).
+_SNAPSHOT_AT = (
+    select(SyncChange.data)
+    .where(
+        SyncChange.user_id == bindparam("user_id"),
+        SyncChange.entity == bindparam("entity"),
+        SyncChange.entity_id == bindparam("entity_id"),
+        SyncChange.cursor <= bindparam("cursor"),
+    )
+    .order_by(SyncChange.cursor.desc())
+    .limit(1)
+)
+
+
 async def snapshot_at(
     db: AsyncSession, user_id: uuid.UUID, entity: Entity, entity_id: uuid.UUID, cursor: int
 ) -> dict[str, Any] | None:
     """The entity's synced fields as of ``cursor`` (its latest change up to there), if known."""
-    data = await db.scalar(
-        select(SyncChange.data)
-        .where(
-            SyncChange.user_id == user_id,
-            SyncChange.entity == entity,
-            SyncChange.entity_id == entity_id,
-            SyncChange.cursor <= cursor,
-        )
-        .order_by(SyncChange.cursor.desc())
-        .limit(1)
-    )
+    params = {"user_id": user_id, "entity": entity, "entity_id": entity_id, "cursor": cursor}
+    data = await db.scalar(_SNAPSHOT_AT, params)
     return dict(data) if isinstance(data, dict) else None
 
 
