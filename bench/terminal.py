@@ -5,10 +5,10 @@
 One `devpocket serve` process on SQLite (production mode, as bench/run.py runs it) with local
 shells (/bin/bash, each with a clean temporary HOME), driven over `/ws/terminal` by `websockets`
 clients in this process. Measures:
-- the ceiling: 64 MiB printed into a PTY and read straight from its master, no server (before
-  and after the WebSocket runs; the higher reading is the ceiling);
-- output throughput: the same 64 MiB from a session's shell to a client, uncompressed and with
-  permessage-deflate, in MB/s (10^6 bytes) and as a share of the ceiling;
+- output throughput: 64 MiB from a session's shell to a client, uncompressed and with
+  permessage-deflate, in MB/s (10^6 bytes) and as a share of the ceiling: the same output read
+  straight from a PTY master, no server, measured just before each run. Three rounds of each
+  (one with --quick); the round with the median share is the figure, every round is reported;
 - keystroke echo: a character or a backspace sent, until its echo arrives; p50 and p99 over 500
   keystrokes 10 ms apart, idle and while another process signs in as fast as the server lets
   it; beside them, the same keystrokes typed into bash on a PTY with no server, and list_sessions
@@ -20,9 +20,9 @@ clients in this process. Measures:
 - reattach: a new socket asking for the last 2 MiB of a session, until it has all of it (20 times).
 CPU use of the server, of this process and of the machine is reported beside the figures, and
 how busy the machine was before the run: on a machine doing other work no figure holds.
---quick: 100 keystrokes, 50 sessions for 5 s, 5 reattaches. Prints each figure next to its
-target and writes a JSON report. Fails (exit 1) on a protocol error, lost or repeated output or
-a session error, not on timings.
+--quick: 100 keystrokes, 50 sessions for 5 s, 5 reattaches, one output round. Prints each
+figure next to its target and writes a JSON report. Fails (exit 1) on a protocol error, lost or
+repeated output or a session error, not on timings.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class Plan:
     sessions: int
     window_s: float
     reattaches: int
+    output_rounds: int
     phases: tuple[str, ...] = ()  # all when empty
 
 
@@ -295,18 +296,31 @@ async def throughput(target: Target, compression: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def output_phase(target: Target) -> dict[str, Any]:
-    before = await asyncio.to_thread(pty_ceiling_mb_s)
-    runs = [await throughput(target, mode) for mode in (None, "deflate")]
-    after = await asyncio.to_thread(pty_ceiling_mb_s)
-    ceiling = max(before, after)
-    for run in runs:
-        run["share_of_ceiling_pct"] = round(100 * run["mb_s"] / ceiling, 1)
-    return {
-        "ceiling": {"before_mb_s": before, "after_mb_s": after, "mb_s": ceiling},
-        "uncompressed": runs[0],
-        "deflate": runs[1],
-    }
+async def output_phase(target: Target, rounds: int) -> dict[str, Any]:
+    """Each mode ``rounds`` times, each time right after a ceiling reading of its own; the
+    round with the median share of its ceiling is the figure, all of them are in the report.
+
+    One run is too little here: on two shared CPUs the same code measured 95 and 165 MB/s in
+    consecutive runs (the printing program, the relay, the server and this client compete)."""
+    part: dict[str, Any] = {"rounds": rounds}
+    for mode in (None, "deflate"):
+        measured = []
+        for _ in range(rounds):
+            ceiling = await asyncio.to_thread(pty_ceiling_mb_s)
+            run = await throughput(target, mode)
+            run["ceiling_mb_s"] = ceiling
+            run["share_of_ceiling_pct"] = round(100 * run["mb_s"] / ceiling, 1)
+            measured.append(run)
+        ordered = sorted(measured, key=lambda run: run["share_of_ceiling_pct"])
+        median = ordered[len(ordered) // 2]
+        part[mode or "uncompressed"] = {
+            **median,
+            "all_runs": [
+                {key: run[key] for key in ("mb_s", "ceiling_mb_s", "share_of_ceiling_pct")}
+                for run in measured
+            ],
+        }
+    return part
 
 
 # 3. Keystroke echo --------------------------------------------------------------------------------
@@ -611,7 +625,7 @@ async def measure(srv: server.Server, home: Path, plan: Plan, report: dict[str, 
     target = Target(srv, url, home)
     phases = (
         ("many_sessions", partial(sessions_phase, target, plan)),
-        ("output", partial(output_phase, target)),
+        ("output", partial(output_phase, target, plan.output_rounds)),
         ("keystroke_echo", partial(echo_phase, target, plan.keystrokes)),
         ("reattach", partial(reattach_phase, target, plan.reattaches)),
     )
@@ -667,11 +681,15 @@ def _row(label: str, value: float, unit: str, target: tuple[str, float] | None =
 
 
 def output_rows(part: dict[str, Any]) -> list[Row]:
-    rows = [_row("PTY ceiling, no server (64 MiB)", part["ceiling"]["mb_s"], "MB/s")]
+    rows = []
     for name in ("uncompressed", "deflate"):
         run = part[name]
-        rows.append(_row(f"output throughput, {name}", run["mb_s"], "MB/s", (">=", 80)))
+        label = f"median of {part['rounds']}" if part["rounds"] > 1 else "one run"
+        rows.append(_row(f"output throughput, {name} ({label})", run["mb_s"], "MB/s", (">=", 80)))
+        rows.append(_row("  its PTY ceiling, no server (64 MiB)", run["ceiling_mb_s"], "MB/s"))
         rows.append(_row("  share of the ceiling", run["share_of_ceiling_pct"], "%", (">=", 70)))
+        every = ", ".join(f"{r['mb_s']:g}" for r in run["all_runs"])
+        rows.append(("  every run", f"{every} MB/s", "", None))
     return rows
 
 
@@ -734,7 +752,9 @@ def table(rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="100 keys, 50 sessions for 5 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 keys, 50 sessions for 5 s, one output run"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "reports" / "bench-terminal.json")
     parser.add_argument(
         "--phase",
@@ -744,7 +764,7 @@ def main() -> int:
         help="run only this part (repeatable); default all",
     )
     args = parser.parse_args()
-    counts = (100, 50, 5.0, 5) if args.quick else (500, 200, 20.0, 20)
+    counts = (100, 50, 5.0, 5, 1) if args.quick else (500, 200, 20.0, 20, 3)
     plan = Plan(*counts, phases=tuple(args.phase))
     report, problem = run(plan)
     rows = summary_rows(report)

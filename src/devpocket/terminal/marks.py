@@ -68,6 +68,13 @@ def parse_payload(payload: str) -> tuple[MarkKind, str | None] | None:
     return None
 
 
+def _find_osc(text: str, start: int = 0) -> int:
+    """``text.find(_OSC, start)``, quicker on plain output: a search for one character runs at
+    memory speed, one for two characters about 80 times slower (measured: 1 GB/s)."""
+    escape = text.find(_ESC, start)
+    return escape if escape < 0 else text.find(_OSC, escape)
+
+
 def _byte_length(text: str) -> int:
     # surrogateescape: output decoded with it counts as the bytes it came from.
     return len(text.encode("utf-8", "surrogateescape"))
@@ -89,7 +96,7 @@ class MarkScanner:
     def feed(self, text: str, offset: int) -> list[Mark]:
         """The marks that end in ``text``, whose first character is at stream byte ``offset``."""
         if not self._pending:
-            start = text.find(_OSC)
+            start = _find_osc(text)
             if start < 0:
                 if text.endswith(_ESC):
                     self._pending, self._searched = _ESC, 0
@@ -99,7 +106,7 @@ class MarkScanner:
         self._pending = ""
         # The kept tail is the end of the previous chunk, so it sits just before ``offset``.
         buffer = pending + text
-        return self._scan(buffer, offset - _byte_length(pending), buffer.find(_OSC), searched)
+        return self._scan(buffer, offset - _byte_length(pending), _find_osc(buffer), searched)
 
     def _scan(self, buffer: str, base: int, start: int, searched: int) -> list[Mark]:
         marks: list[Mark] = []
@@ -117,7 +124,7 @@ class MarkScanner:
                     end_byte = cursor_byte + _byte_length(buffer[start:end])
                     marks.append(Mark(found[0], cursor_byte, end_byte, found[1]))
                     cursor, cursor_byte = end, end_byte
-            start = buffer.find(_OSC, end if end >= 0 else max(payload_end, start + 2))
+            start = _find_osc(buffer, end if end >= 0 else max(payload_end, start + 2))
         if buffer.endswith(_ESC):
             self._pending, self._searched = _ESC, 0
         return marks
