@@ -10,6 +10,8 @@ import contextlib
 import os
 import select
 import signal
+import socket
+import sys
 import time
 import tty
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devpocket.terminal import pty_relay
 from devpocket.terminal.relay import PtyRelay
 from tests.terminal.live import LiveServer
 
@@ -204,3 +207,35 @@ async def test_a_session_whose_relay_dies_ends_with_a_reason(live: LiveServer) -
         second = await term.create_local()
         await term.run(second, "echo again-$((2+2))")
         await term.output_contains(second, "again-4")
+
+
+async def test_the_relay_ignores_a_malformed_message_and_goes_on() -> None:
+    """The relay program on its own, spoken to as the server does."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", str(pty_relay.__file__), str(theirs.fileno()),
+        pass_fds=(theirs.fileno(),),
+    )  # fmt: skip
+    theirs.close()
+    try:
+        with pty_pair() as (master, slave):
+            stray_read, stray_write = os.pipe()
+            socket.send_fds(ours, [b"add"], [stray_write])  # one descriptor, not two
+            socket.send_fds(ours, [b"what"], [master, stray_write])  # an unknown message
+            os.close(stray_write)
+            # The relay closed what it was given: the stray pipe has no writer left.
+            async with asyncio.timeout(WAIT):
+                assert await asyncio.to_thread(read_all, stray_read) == b""
+            output, pipe = os.pipe()
+            socket.send_fds(ours, [b"add"], [master, pipe])
+            os.close(pipe)
+            write_all(slave, b"still relaying")
+            os.close(slave)
+            async with asyncio.timeout(WAIT):
+                assert await asyncio.to_thread(read_all, output) == b"still relaying"
+            os.close(stray_read)
+            os.close(output)
+    finally:
+        ours.close()  # the relay exits when its socket closes
+        async with asyncio.timeout(WAIT):
+            assert await process.wait() == 0
