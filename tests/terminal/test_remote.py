@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from tests.helpers import Account, data
@@ -32,13 +35,36 @@ async def _created(term: Terminal, **request: Any) -> str:
     return session_id
 
 
-async def test_an_ssh_session_runs_resizes_and_reports_the_exit_status(
-    live: LiveServer, ssh_server: SshServer
-) -> None:
+@dataclass(frozen=True)
+class Opened:
+    account: Account
+    profile_id: str
+    term: Terminal
+    session_id: str
+
+
+@asynccontextmanager
+async def _ssh_session(
+    live: LiveServer, ssh_server: SshServer, **options: Any
+) -> AsyncIterator[Opened]:
+    """A new account, its saved profile of ``ssh_server``, a socket and a session on it."""
     account = await live.account()
     profile_id = await _saved(live, account, ssh_server.profile())
     async with live.terminal(account) as term:
-        session_id = await _created(term, profile_id=profile_id, cols=90, rows=20)
+        session_id = await _created(term, profile_id=profile_id, **options)
+        yield Opened(account, profile_id, term, session_id)
+
+
+async def test_an_ssh_session_runs_resizes_and_reports_the_exit_status(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    async with _ssh_session(live, ssh_server, cols=90, rows=20) as opened:
+        account, profile_id, term, session_id = (
+            opened.account,
+            opened.profile_id,
+            opened.term,
+            opened.session_id,
+        )
         await term.run(session_id, "echo remote-$((20+1)) size=$(stty size) term=$TERM")
         await term.output_contains(session_id, "remote-21 size=20 90 term=xterm-256color")
         await term.send("resize", {"cols": 120, "rows": 40}, session_id)
@@ -90,10 +116,8 @@ async def test_another_users_profile_is_not_found(live: LiveServer, ssh_server: 
 async def test_a_dropped_ssh_connection_ends_the_session_with_a_reason(
     live: LiveServer, ssh_server: SshServer
 ) -> None:
-    account = await live.account()
-    profile_id = await _saved(live, account, ssh_server.profile())
-    async with live.terminal(account) as term:
-        session_id = await _created(term, profile_id=profile_id)
+    async with _ssh_session(live, ssh_server) as opened:
+        term, session_id = opened.term, opened.session_id
         await term.ready(session_id)
         # The server side of the connection dies without a goodbye.
         await term.run(session_id, "kill -9 $PPID")
@@ -105,10 +129,8 @@ async def test_a_dropped_ssh_connection_ends_the_session_with_a_reason(
 async def test_shell_integration_gives_an_ssh_session_command_blocks(
     live: LiveServer, ssh_server: SshServer
 ) -> None:
-    account = await live.account()
-    profile_id = await _saved(live, account, ssh_server.profile())
-    async with live.terminal(account) as term:
-        session_id = await _created(term, profile_id=profile_id, shell_integration=True)
+    async with _ssh_session(live, ssh_server, shell_integration=True) as opened:
+        account, term, session_id = opened.account, opened.term, opened.session_id
         await term.run(session_id, "cd /tmp && false")
         finished = await term.action("block_finished", timeout=20)
         block = finished["data"]["block"]
@@ -131,10 +153,8 @@ async def test_shell_integration_gives_an_ssh_session_command_blocks(
 async def test_without_shell_integration_an_ssh_session_has_no_blocks(
     live: LiveServer, ssh_server: SshServer
 ) -> None:
-    account = await live.account()
-    profile_id = await _saved(live, account, ssh_server.profile())
-    async with live.terminal(account) as term:
-        session_id = await _created(term, profile_id=profile_id)
+    async with _ssh_session(live, ssh_server) as opened:
+        term, session_id = opened.term, opened.session_id
         await term.run(session_id, "false; echo done-$((1+1))")
         await term.output_contains(session_id, "done-2")
         await term.run(session_id, "exit")

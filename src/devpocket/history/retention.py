@@ -7,15 +7,14 @@ applies the same retention to its own copy.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devpocket.billing.plans import TIERS, UNLIMITED, plan_for
+from devpocket.db import maintenance
 from devpocket.db.models import CommandHistory, User
 from devpocket.settings import Settings
 
@@ -44,13 +43,9 @@ async def prune_expired(db: AsyncSession, settings: Settings, now: datetime) -> 
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """Prune now and then every hour, for as long as the server runs."""
-    while True:
-        try:
-            async with sessionmaker() as db:
-                removed = await prune_expired(db, settings, datetime.now(UTC))
-                await db.commit()
-            if removed:
-                log.info("history.pruned", entries=removed)
-        except (SQLAlchemyError, OSError):
-            log.exception("history.prune_failed")
-        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def prune(db: AsyncSession, now: datetime) -> None:
+        if removed := await prune_expired(db, settings, now):
+            log.info("history.pruned", entries=removed)
+
+    await maintenance.every(PRUNE_EVERY_SECONDS, "history_retention", sessionmaker, prune)

@@ -20,16 +20,15 @@ time still learns of every delete.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import delete, exists
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from devpocket.db import maintenance
 from devpocket.db.models import CommandHistory, SyncAppliedChange, SyncChange
 from devpocket.settings import Settings
 
@@ -81,18 +80,14 @@ async def prune_feed(db: AsyncSession, settings: Settings, now: datetime) -> Pru
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """Prune now and then every hour, for as long as the server runs."""
-    while True:
-        try:
-            async with sessionmaker() as db:
-                pruned = await prune_feed(db, settings, datetime.now(UTC))
-                await db.commit()
-            if pruned:
-                log.info(
-                    "sync.feed_pruned",
-                    superseded=pruned.superseded,
-                    expired_history=pruned.expired_history,
-                    push_answers=pruned.push_answers,
-                )
-        except (SQLAlchemyError, OSError):
-            log.exception("sync.feed_prune_failed")
-        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def prune(db: AsyncSession, now: datetime) -> None:
+        if pruned := await prune_feed(db, settings, now):
+            log.info(
+                "sync.feed_pruned",
+                superseded=pruned.superseded,
+                expired_history=pruned.expired_history,
+                push_answers=pruned.push_answers,
+            )
+
+    await maintenance.every(PRUNE_EVERY_SECONDS, "sync_feed_retention", sessionmaker, prune)
