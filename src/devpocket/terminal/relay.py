@@ -128,6 +128,10 @@ class PtyRelay:
         control.close()
         self._control = None
         process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            # Alive but not taking messages: it must not keep holding PTYs. (Or just gone.)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
         log.error("terminal_relay_lost", pid=process.pid if process else None)
         served, self._served = self._served, {}
         for on_lost in served.values():
