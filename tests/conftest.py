@@ -76,20 +76,25 @@ def postgres_admin_url() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-async def redis_prefix(redis_server_url: str) -> AsyncIterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
+async def forget_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix``."""
     from redis.asyncio import Redis
 
-    prefix = f"devpocket-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = Redis.from_url(redis_server_url)
+    client = Redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
         if keys:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis_server_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"devpocket-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    await forget_redis_keys(redis_server_url, prefix)
 
 
 @pytest.fixture

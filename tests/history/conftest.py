@@ -25,6 +25,7 @@ from tests.conftest import (
     REDIS_URL,
     TEST_SECRET,
     IsolatedSettings,
+    forget_redis_keys,
     postgres_database,
     require_service,
     serving,
@@ -108,18 +109,6 @@ async def _module_database(
         yield url
 
 
-async def _forget_redis_keys(prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture(scope="package")
 async def app_client(
     backend: str,
@@ -154,7 +143,7 @@ async def app_client(
                 yield pair
         finally:
             if options:
-                await _forget_redis_keys(options["redis_key_prefix"])
+                await forget_redis_keys(REDIS_URL, options["redis_key_prefix"])
 
 
 @pytest.fixture

@@ -35,13 +35,7 @@ class LimitsOut(BaseModel):
 
     @classmethod
     def of(cls, limits: PlanLimits) -> LimitsOut:
-        return cls(
-            ssh_connections=limits.ssh_connections,
-            ai_requests=limits.ai_requests,
-            terminal_sessions=limits.terminal_sessions,
-            cloud_history=limits.cloud_history,
-            multi_device=limits.multi_device,
-        )
+        return cls.model_validate(limits, from_attributes=True)
 
 
 class PlanOut(BaseModel):

@@ -28,16 +28,7 @@ from devpocket.sync.schemas import (
 
 
 def change_out(change: SyncChange) -> ChangeOut:
-    return ChangeOut(
-        cursor=change.cursor,
-        entity=change.entity,
-        entity_id=change.entity_id,
-        op=change.op,
-        data=change.data,
-        fields=list(change.fields),
-        device_id=change.device_id,
-        changed_at=change.changed_at,
-    )
+    return ChangeOut.model_validate(change, from_attributes=True)
 
 
 async def changes_since(

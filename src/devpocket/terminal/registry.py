@@ -200,10 +200,10 @@ class SessionRegistry:
         if timer is not None:
             timer.cancel()
 
-    def end_sessions_of(self, user_id: uuid.UUID, reason: str) -> None:
-        """End every session of a user on this worker (the account is gone)."""
+    def account_deleted(self, user_id: uuid.UUID) -> None:
+        """End every session of a user whose account is gone, on this worker."""
         for session in self.sessions_of(user_id):
-            self._tasks.start_soon(session.close, reason)
+            self._tasks.start_soon(session.close, "account_deleted")
 
     async def close_all(self, reason: str) -> None:
         """End every session (server shutdown), and wait until they are recorded as ended."""

@@ -172,16 +172,12 @@ async def watch_revocations(ctx: AppContext) -> None:
             async with ctx.broker.subscribe(REVOKED_CHANNEL, USER_DELETED_CHANNEL) as subscription:
                 async for message in subscription:
                     if message.channel == USER_DELETED_CHANNEL:
-                        end_sessions_of_deleted(ctx, uuid.UUID(message.data.decode()))
+                        ctx.terminals.account_deleted(uuid.UUID(message.data.decode()))
                     else:
                         await _close_revoked(ctx, message.data.decode())
         except BrokerUnavailable:
             log.warning("terminal.revocation_watch_interrupted")
             await asyncio.sleep(_RESUBSCRIBE_SECONDS)
-
-
-def end_sessions_of_deleted(ctx: AppContext, user_id: uuid.UUID) -> None:
-    ctx.terminals.end_sessions_of(user_id, "account_deleted")
 
 
 async def _close_revoked(ctx: AppContext, session_id: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +22,6 @@ from devpocket.db.models import AuthSession, Device, User
 from devpocket.errors import InvalidInput, NotFound
 from devpocket.sync.changes import Origin, lock_feed
 from devpocket.sync.entities import preferences_data, record_preferences
-from devpocket.terminal.websocket import end_sessions_of_deleted
 from devpocket.users.schemas import (
     ACCOUNT_DELETION_CONFIRMATION,
     AccountDeletionRequest,
@@ -164,4 +162,4 @@ async def delete_account(
     db.expunge(user)
     auth_changed(db, ctx, user.id)
     announce_revoked(db, ctx, session_ids)
-    announce_deleted(db, ctx, user.id, fallback=partial(end_sessions_of_deleted, ctx))
+    announce_deleted(db, ctx, user.id, fallback=ctx.terminals.account_deleted)
