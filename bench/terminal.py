@@ -11,8 +11,10 @@ clients in this process. Measures:
   (one with --quick); the round with the median share is the figure, every round is reported;
 - keystroke echo: a character or a backspace sent, until its echo arrives; p50 and p99 over 500
   keystrokes 10 ms apart, idle and while another process signs in as fast as the server lets
-  it; beside them, the same keystrokes typed into bash on a PTY with no server, and list_sessions
-  round trips (the WebSocket path without the shell);
+  it; beside them, the same keystrokes typed into bash on a PTY with no server, a bare FastAPI
+  WebSocket echo, list_sessions round trips (the WebSocket path without the shell), 300
+  keystrokes back to back (each sent as the last echo arrives: warm caches), and a fixed piece of
+  Python timed back to back and after a 10 ms sleep (what waking from a pause costs here);
 - 200 sessions, a socket each, printing a line every 100 ms for 20 s (`read -t 0.1` waits, as
   `sleep 0.1` would fork 2000 times a second): lines received, how far behind the sessions' ends
   the sockets are, the server's CPU and resident memory per session (the shells are processes of
@@ -43,6 +45,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.queues import SimpleQueue
 from multiprocessing.synchronize import Event
@@ -72,6 +75,7 @@ LOOP = 'n=0; while :; do echo "line $((n+=1))"; read -t 0.1; done\r'
 LINE_PERIOD_S = 0.1
 PROMPT_END = "\x1b]133;B\x07"  # the shell integration's mark after every prompt
 KEY_GAP_S = 0.01  # between keystrokes: 100 frames/s, half the server's default frame budget
+BACK_TO_BACK_KEYS = 300  # each key sent when the last one's echo arrives, no pause
 LOGIN_CLIENTS = 6
 ACCOUNT = {"email": "term@example.com", "username": "termbench", "password": "bench-Passw0rd-x"}
 _RUN = re.compile("a+")
@@ -362,7 +366,7 @@ def _pty_wait(master: int, key: bytes, echo: bytes) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def echo_times(term: Terminal, count: int) -> list[float]:
+async def echo_times(term: Terminal, count: int, gap: float = KEY_GAP_S) -> list[float]:
     """A character, then a backspace, and so on: milliseconds until each one's echo."""
     samples: list[float] = []
     for n in range(count):
@@ -372,8 +376,36 @@ async def echo_times(term: Terminal, count: int) -> list[float]:
         await term.type(key)
         await term.wait_for(echo, 10)
         samples.append((time.perf_counter() - started) * 1000)
-        await asyncio.sleep(KEY_GAP_S)
+        await asyncio.sleep(gap)
     return samples
+
+
+def _frame_work() -> None:
+    """What a client does per keystroke, roughly: a frame encoded, one decoded, a timestamp."""
+    frame = orjson.loads(orjson.dumps({"type": "data", "data": "x", "sessionId": "s", "seq": 1}))
+    for key in frame:
+        frame[key] = str(frame[key])
+    datetime.now(UTC).isoformat()
+
+
+def idle_penalty(count: int) -> dict[str, float]:
+    """The same few microseconds of Python timed back to back, and each after a KEY_GAP_S sleep.
+
+    A process that has slept runs its next instructions from cold caches; on a virtual machine
+    the CPU it wakes on may also have run other guests meanwhile. Every process on the echo's
+    path (this client, the server, the shell, the relay) pays this after each pause.
+    """
+    result = {}
+    for name, gap in (("back_to_back_us", 0.0), ("after_gap_us", KEY_GAP_S)):
+        samples = []
+        for _ in range(count):
+            if gap:
+                time.sleep(gap)
+            started = time.perf_counter()
+            _frame_work()
+            samples.append((time.perf_counter() - started) * 1_000_000)
+        result[name] = round(statistics.median(samples), 1)
+    return result
 
 
 async def control_times(term: Terminal, count: int) -> list[float]:
@@ -454,12 +486,14 @@ async def echo_phase(target: Target, count: int) -> dict[str, Any]:
         await term.create(target.home)
         control = _summary(await control_times(term, count))
         idle = _summary(await echo_times(term, count))
+        # Within the frame budget's burst (two seconds' worth at the default 200 frames/s).
+        warm = _summary(await echo_times(term, min(count, BACK_TO_BACK_KEYS), gap=0.0))
         loaded = await under_logins(term, target, count)
         await term.close_session()
     return {
         "gap_ms": KEY_GAP_S * 1000, "pty_floor": floor, "bare_websocket": bare,
-        "list_sessions": control, "idle": idle,
-        "under_logins": loaded, "login_clients": LOGIN_CLIENTS,
+        "list_sessions": control, "idle": idle, "back_to_back": warm,
+        "idle_penalty": idle_penalty(count), "under_logins": loaded, "login_clients": LOGIN_CLIENTS,
     }  # fmt: skip
 
 
@@ -696,6 +730,7 @@ def output_rows(part: dict[str, Any]) -> list[Row]:
 def echo_rows(part: dict[str, Any]) -> list[Row]:
     idle, loaded = part["idle"], part["under_logins"]
     floor, control, bare = part["pty_floor"], part["list_sessions"], part["bare_websocket"]
+    warm, penalty, gap_ms = part["back_to_back"], part["idle_penalty"], part["gap_ms"]
     return [
         _row(f"keystroke echo p50 ({idle['count']} keys)", idle["p50_ms"], "ms", ("<=", 0.5)),
         _row("keystroke echo p99", idle["p99_ms"], "ms", ("<=", 2)),
@@ -705,6 +740,10 @@ def echo_rows(part: dict[str, Any]) -> list[Row]:
         _row("  bare FastAPI WebSocket echo: p99", bare["p99_ms"], "ms"),
         _row("  list_sessions round trip, no shell: p50", control["p50_ms"], "ms"),
         _row("  list_sessions round trip, no shell: p99", control["p99_ms"], "ms"),
+        _row(f"  echo p50, back to back ({warm['count']} keys)", warm["p50_ms"], "ms"),
+        _row("  echo p99, back to back", warm["p99_ms"], "ms"),
+        _row("  a frame's Python work, back to back: median", penalty["back_to_back_us"], "us"),
+        _row(f"  the same after {gap_ms:g} ms asleep: median", penalty["after_gap_us"], "us"),
         _row("keystroke echo p50, logins flat out", loaded["p50_ms"], "ms"),
         _row("keystroke echo p99, logins flat out", loaded["p99_ms"], "ms", ("<=", 10)),
         _row("  logins meanwhile", loaded["logins_per_s"], "/s"),
