@@ -181,6 +181,36 @@ async def test_a_relay_found_dead_when_attaching_is_replaced(relay: PtyRelay) ->
             os.close(output)
 
 
+async def test_a_relay_that_takes_no_messages_is_killed_and_replaced(relay: PtyRelay) -> None:
+    """Stopped, it leaves its socket's queue to fill; then it must not keep holding PTYs."""
+    lost: list[asyncio.Event] = []
+    outputs: list[int] = []
+    with pty_pair() as (master, slave):
+        outputs.append(await relay.attach(master, (event := asyncio.Event()).set))
+        lost.append(event)
+        stopped = relay.pid
+        assert stopped is not None
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            while relay.pid == stopped and len(outputs) < 10_000:
+                outputs.append(await relay.attach(master, (event := asyncio.Event()).set))
+                lost.append(event)
+            assert relay.pid not in (None, stopped)
+            wait_for_death(stopped)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGKILL)
+        # Every session the stopped relay held was told; the last one went to the new relay.
+        assert all(event.is_set() for event in lost[:-1])
+        assert not lost[-1].is_set()
+        write_all(slave, b"through the replacement")
+        os.close(slave)
+        async with asyncio.timeout(WAIT):
+            assert await asyncio.to_thread(read_all, outputs[-1]) == b"through the replacement"
+    for output in outputs:
+        os.close(output)
+
+
 async def test_closing_the_relay_ends_its_process(relay: PtyRelay) -> None:
     with pty_pair() as (master, _):
         output = await relay.attach(master, lambda: None)
