@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -79,6 +80,18 @@ async def test_a_create_repeated_with_the_devices_id_updates_instead(
     assert (second["exit_code"], second["result_type"]) == (0, "success")
     listed = data(await client.get(COMMANDS, headers=account.headers))
     assert listed["total"] == 1
+
+
+async def test_a_create_retried_while_the_first_attempt_runs_updates_instead_of_failing(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    body = {"id": str(uuid.uuid4()), "command": "make deploy", "exit_code": 0}
+    answers = await asyncio.gather(
+        *(client.post(COMMANDS, json=body, headers=account.headers) for _ in range(6))
+    )
+    assert sorted(answer.status_code for answer in answers) == [200] * 5 + [201]
+    listed = data(await client.get(COMMANDS, headers=account.headers))
+    assert [entry["id"] for entry in listed["commands"]] == [body["id"]]
 
 
 async def test_a_create_with_another_users_id_conflicts(

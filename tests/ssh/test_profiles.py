@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -108,6 +109,20 @@ async def test_sync_upload_keeps_the_client_id_and_a_repeat_updates(
     assert data(repeat, 200)["name"] == "renamed"
     listing = data(await client.get(PROFILES, headers=account.headers))
     assert listing["total"] == 1
+
+
+async def test_a_create_retried_while_the_first_attempt_runs_updates_instead_of_failing(
+    client: httpx.AsyncClient,
+) -> None:
+    """The app retries a POST that timed out: the attempts may overlap on the server."""
+    account = await register(client)
+    upload = _profile(id=str(uuid.uuid4()))
+    answers = await asyncio.gather(
+        *(client.post(PROFILES, json=upload, headers=account.headers) for _ in range(6))
+    )
+    assert sorted(answer.status_code for answer in answers) == [200] * 5 + [201]
+    listing = data(await client.get(PROFILES, headers=account.headers))
+    assert [p["id"] for p in listing["profiles"]] == [upload["id"]]
 
 
 async def test_another_users_profile_is_404(client: httpx.AsyncClient) -> None:

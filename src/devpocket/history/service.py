@@ -25,7 +25,7 @@ from devpocket.history.schemas import (
     ListQuery,
     RecentCommands,
 )
-from devpocket.sync.changes import Origin
+from devpocket.sync.changes import Origin, lock_feed
 from devpocket.sync.entities import history_before, record_delete, record_history
 
 # A null sent for these is ignored (the column has no empty state); for the others it clears.
@@ -87,6 +87,8 @@ async def create_entry(
     db: AsyncSession, user_id: uuid.UUID, device_id: uuid.UUID | None, data: CommandCreate
 ) -> tuple[CommandHistory, bool]:
     """Record a command; a repeat with the device's own ``id`` updates it. True when created."""
+    # The feed lock first: a retried POST racing its first attempt then finds its entry.
+    await lock_feed(db, user_id)
     if data.id is not None:
         existing = await repository.get_entry(db, data.id)
         if existing is not None:

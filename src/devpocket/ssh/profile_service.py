@@ -67,11 +67,6 @@ async def owned_profile(db: AsyncSession, user_id: uuid.UUID, profile_id: uuid.U
     return profile
 
 
-async def exists(db: AsyncSession, user_id: uuid.UUID, profile_id: uuid.UUID) -> bool:
-    profile = await repository.get_profile(db, profile_id)
-    return profile is not None and profile.user_id == user_id
-
-
 async def list_profiles(
     db: AsyncSession, user_id: uuid.UUID, *, query: str | None, tag: str | None
 ) -> list[ProfileOut]:
@@ -89,16 +84,20 @@ async def create_profile(
     data: ProfileCreate,
     *,
     origin: Origin | None = None,
-) -> SshProfile:
-    """Create; a repeat of a POST with the app's own ``id`` updates instead (sync upload)."""
+) -> tuple[SshProfile, bool]:
+    """Create; a repeat of a POST with the app's own ``id`` updates instead (sync upload).
+
+    True with the profile when it was created, False when an existing one was updated.
+    """
+    # The feed lock first: a retried POST racing its first attempt then finds the profile the
+    # first one made (and the count below is exact under concurrent creates).
+    await lock_feed(db, user_id)
     if data.id is not None:
         existing = await repository.get_profile(db, data.id)
         if existing is not None:
             if existing.user_id != user_id:
                 raise Conflict("This profile id is already in use.", code="profile_id_taken")
-            return await update_profile(db, ctx, existing, data, origin=origin)
-    # The feed lock also makes the count below exact under concurrent creates.
-    await lock_feed(db, user_id)
+            return await update_profile(db, ctx, existing, data, origin=origin), False
     await _check_profile_limit(db, ctx, user_id)
     now = datetime.now(UTC)
     profile = SshProfile(
@@ -118,7 +117,7 @@ async def create_profile(
     db.add(profile)
     cleared = await _apply(db, ctx, profile, data)
     await _record(db, profile, None, cleared, origin)
-    return profile
+    return profile, True
 
 
 async def _check_profile_limit(db: AsyncSession, ctx: AppContext, user_id: uuid.UUID) -> None:

@@ -56,11 +56,10 @@ async def list_profiles(
 async def create_profile(
     data: ProfileCreate, auth: CurrentAuth, db: DbSession, ctx: Ctx, response: Response
 ) -> Envelope[ProfileOut]:
-    existed = data.id is not None and await profile_service.exists(db, auth.user_id, data.id)
-    profile = await profile_service.create_profile(
+    profile, created = await profile_service.create_profile(
         db, ctx, auth.user_id, data, origin=Origin.now(auth.device_id)
     )
-    if existed:
+    if not created:
         response.status_code = 200
     return ok(profile_service.profile_out(profile))
 

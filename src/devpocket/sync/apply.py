@@ -130,7 +130,8 @@ class ProfileApplier:
                 details={"fields": missing},
             )
         data = _validated(ProfileCreate, {**writes, "id": str(entity_id)})
-        return await profile_service.create_profile(db, ctx, user_id, data, origin=origin)
+        profile, _ = await profile_service.create_profile(db, ctx, user_id, data, origin=origin)
+        return profile
 
     async def update(
         self, db: AsyncSession, ctx: AppContext, row: Row, writes: dict[str, Any], origin: Origin
