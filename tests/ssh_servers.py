@@ -6,9 +6,10 @@ a test that changes a server's host key gets one of its own.
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -48,6 +49,19 @@ def own_ssh_server() -> Iterator[SshServer]:
     _require_sshd()
     with running_sshd() as server:
         yield server
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A port that accepts TCP connections and never says a word."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
 
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):

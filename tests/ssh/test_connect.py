@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from devpocket.ssh import connect
 from devpocket.ssh.connect import ConnectionReport, SSHConnectError, Target
+from devpocket.ssh.keys import MAX_BCRYPT_ROUNDS
+from tests.key_files import rewrite_openssh
 from tests.sshd import SshServer
 
 TIMEOUT = 5.0
@@ -144,17 +145,18 @@ async def test_unresolvable_host_is_host_unreachable(ssh_server: SshServer) -> N
     assert "no-such-host.invalid" in report.message
 
 
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A port that accepts TCP connections and never says a word."""
+async def test_a_key_too_costly_to_decrypt_is_refused_before_any_work(
+    ssh_server: SshServer,
+) -> None:
+    """Its bcrypt rounds are the key owner's choice: billions would hold a thread for years."""
+    costly = rewrite_openssh(ssh_server.encrypted_client_key, rounds=MAX_BCRYPT_ROUNDS + 1)
+    target = target_for(
+        ssh_server, password=None, private_key=costly, passphrase=ssh_server.client_key_passphrase
+    )
+    report = await connect.test_connection(target)
 
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client gives up
-        writer.close()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    async with server:
-        yield server.sockets[0].getsockname()[1]
+    assert report.code == "key_encryption_unsupported"
+    assert_no_secrets(report, ssh_server)
 
 
 async def test_server_that_never_speaks_ends_in_timeout(

@@ -9,14 +9,12 @@ import base64
 import hashlib
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 import pytest
 from asyncssh.asn1 import der_decode, der_encode
-from asyncssh.packet import SSHPacket, String, UInt32
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
     BestAvailableEncryption,
@@ -42,6 +40,7 @@ from devpocket.ssh.keys import (
     validate_key,
     validate_key_async,
 )
+from tests.key_files import OPENSSH_MAGIC, armor, rewrite_openssh, unarmor
 
 PrivateKey = (
     rsa.RSAPrivateKey
@@ -52,7 +51,6 @@ PrivateKey = (
 )
 
 PASSPHRASE = "correct horse battery staple"
-OPENSSH_MAGIC = b"openssh-key-v1\0"
 
 # label → (key type, requested bits, expected bits, ssh-keygen's type name)
 GENERATED = {
@@ -122,30 +120,11 @@ def _expected_fingerprint(key: PrivateKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def _armor(label: str, data: bytes) -> str:
-    body = "\n".join(textwrap.wrap(base64.b64encode(data).decode(), 70))
-    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
-
-
-def _unarmor(text: str) -> bytes:
-    return base64.b64decode("".join(text.strip().splitlines()[1:-1]))
-
-
-def _rewrite_openssh(text: str, *, cipher: bytes | None = None, rounds: int | None = None) -> str:
-    packet = SSHPacket(_unarmor(text)[len(OPENSSH_MAGIC) :])
-    old_cipher, kdf, options = packet.get_string(), packet.get_string(), packet.get_string()
-    kdf_options = SSHPacket(options)
-    salt, old_rounds = kdf_options.get_string(), kdf_options.get_uint32()
-    options = String(salt) + UInt32(old_rounds if rounds is None else rounds)
-    header = String(cipher or old_cipher) + String(kdf) + String(options)
-    return _armor("OPENSSH PRIVATE KEY", OPENSSH_MAGIC + header + packet.get_remaining_payload())
-
-
 def _with_pbkdf2_iterations(text: str, iterations: int) -> str:
-    decoded: Any = der_decode(_unarmor(text))
+    decoded: Any = der_decode(unarmor(text))
     (scheme, ((kdf, (salt, _, prf)), cipher)), data = decoded
     rebuilt = ((scheme, ((kdf, (salt, iterations, prf)), cipher)), data)
-    return _armor("ENCRYPTED PRIVATE KEY", der_encode(rebuilt))
+    return armor("ENCRYPTED PRIVATE KEY", der_encode(rebuilt))
 
 
 def _deeply_nested_der(depth: int) -> bytes:
@@ -218,15 +197,15 @@ def refused_inputs(sources: dict[str, PrivateKey]) -> dict[str, tuple[str, str |
         "empty": ("", None),
         "base64-wrapped": (base64.b64encode(pkcs1.encode()).decode(), None),
         "truncated": ("\n".join(pkcs1.splitlines()[:4] + pkcs1.splitlines()[-1:]), None),
-        "deeply-nested-der": (_armor("PRIVATE KEY", _deeply_nested_der(3000)), None),
+        "deeply-nested-der": (armor("PRIVATE KEY", _deeply_nested_der(3000)), None),
         "too-long": (pkcs1 + "A" * MAX_KEY_CHARS, None),
         "openssh-bad-base64": (openssh.replace("b3Blbn", "!!!!!!", 1), PASSPHRASE),
-        "openssh-wrong-magic": (_armor("OPENSSH PRIVATE KEY", b"not-openssh"), PASSPHRASE),
+        "openssh-wrong-magic": (armor("OPENSSH PRIVATE KEY", b"not-openssh"), PASSPHRASE),
         "openssh-truncated-header": (
-            _armor("OPENSSH PRIVATE KEY", OPENSSH_MAGIC + b"\0\0"),
+            armor("OPENSSH PRIVATE KEY", OPENSSH_MAGIC + b"\0\0"),
             PASSPHRASE,
         ),
-        "pkcs8-encrypted-garbage": (_armor("ENCRYPTED PRIVATE KEY", b"\x30\x03ab"), PASSPHRASE),
+        "pkcs8-encrypted-garbage": (armor("ENCRYPTED PRIVATE KEY", b"\x30\x03ab"), PASSPHRASE),
         "public-openssh-line": (
             public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode(),
             None,
@@ -254,9 +233,9 @@ def refused_inputs(sources: dict[str, PrivateKey]) -> dict[str, tuple[str, str |
         ),
         "unknown-pem-label": (pkcs1.replace("RSA PRIVATE KEY", "FOO PRIVATE KEY"), None),
         "rsa-1024": (_serialize(small_rsa, PrivateFormat.OpenSSH, encrypted=False), None),
-        "openssh-unknown-cipher": (_rewrite_openssh(openssh, cipher=b"rot13-cbc"), PASSPHRASE),
+        "openssh-unknown-cipher": (rewrite_openssh(openssh, cipher=b"rot13-cbc"), PASSPHRASE),
         "openssh-costly-bcrypt": (
-            _rewrite_openssh(openssh, rounds=MAX_BCRYPT_ROUNDS + 1),
+            rewrite_openssh(openssh, rounds=MAX_BCRYPT_ROUNDS + 1),
             PASSPHRASE,
         ),
         "pkcs8-costly-pbkdf2": (

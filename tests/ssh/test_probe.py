@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from structlog.testing import capture_logs
 
+from devpocket.ssh import probe
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import Account, data, error, register
 from tests.sshd import SshServer
@@ -155,6 +157,23 @@ async def test_private_targets_are_refused_when_blocked(
                 "/api/v1/ssh/test-connection", json=body, headers=account.headers
             )
             error(response, 403, "target_not_allowed")
+
+
+async def test_a_name_that_does_not_resolve_in_time_is_not_connected_to_when_blocked(
+    settings_factory: SettingsFactory, ssh_server: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connecting by the name after a failed check would resolve it again, perhaps elsewhere."""
+    monkeypatch.setattr(probe, "_RESOLVE_TIMEOUT", 0)  # every lookup times out
+    async with serving(settings_factory(ssh_block_private_targets=True)) as (_, client):
+        account = await register(client)
+        body = ssh_server.profile(host="localhost")
+        response = await client.post(
+            "/api/v1/ssh/test-connection", json=body, headers=account.headers
+        )
+        result = data(response)
+        assert (result["success"], result["error"]) == (False, "host_unreachable")
+        profile_id = await _saved(client, account, body)
+        assert (await _test(client, account, profile_id))["error"] == "host_unreachable"
 
 
 async def test_a_failed_login_pins_nothing(

@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
+from devpocket.terminal import service
 from tests.helpers import Account, data
 from tests.sshd import SshServer
 from tests.terminal.live import LiveServer, Terminal
@@ -92,6 +95,59 @@ async def test_an_inline_profile_as_the_app_sends_it_opens_a_session(
         session_id = await _created(term, profile=inline)
         await term.run(session_id, "echo inline-$((2+2))")
         await term.output_contains(session_id, "inline-4")
+
+
+async def test_a_password_typed_when_connecting_is_used_for_a_saved_profile_without_one(
+    live: LiveServer, ssh_server: SshServer
+) -> None:
+    """A saved profile may hold no credentials: the app asks for them and sends them along."""
+    account = await live.account()
+    profile_id = await _saved(live, account, ssh_server.profile(password=None))
+    async with live.terminal(account) as term:
+        # The whole profile as the app holds it, then the saved profile's id alone.
+        typed = {**ssh_server.profile(), "id": profile_id}
+        first = await _created(term, profile=typed)
+        second = await _created(term, profile={"id": profile_id, "password": ssh_server.password})
+        for session_id in (first, second):
+            await term.run(session_id, "echo typed-$((3+4))")
+            await term.output_contains(session_id, "typed-7")
+
+
+async def test_a_password_is_used_exactly_as_sent(live: LiveServer, ssh_server: SshServer) -> None:
+    """Credentials are opaque (CONTRACT.md): a trailing space is part of the password."""
+    account = await live.account()
+    async with live.terminal(account) as term:
+        await term.control(
+            action="create_session", profile=ssh_server.profile(password=ssh_server.password + " ")
+        )
+        error = await term.action("session_error", timeout=20)
+    assert error["data"]["code"] == "auth_failed"
+
+
+async def test_an_unsaved_profile_needs_a_host_and_a_username(live: LiveServer) -> None:
+    account = await live.account()
+    async with live.terminal(account) as term:
+        await term.control(action="create_session", profile={"password": "secret"})
+        error = await term.action("session_error")
+    assert error["data"]["code"] == "invalid_input"
+    assert "host and username" in error["data"]["error"]
+
+
+async def test_a_session_that_cannot_open_in_time_is_an_error_before_the_app_gives_up(
+    live: LiveServer,
+    ssh_server: SshServer,
+    silent_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app waits 30 s; a profile may allow two minutes per hop."""
+    monkeypatch.setattr(service, "OPEN_SECONDS", 0.5)
+    account = await live.account()
+    silent = ssh_server.profile(port=silent_port, connect_timeout=40)
+    async with live.terminal(account) as term:
+        await term.control(action="create_session", profile=silent)
+        error = await term.action("session_error", timeout=10)
+    assert error["data"]["code"] == "timeout"
+    assert "0.5 s" in error["data"]["error"]
 
 
 async def test_a_wrong_password_is_a_session_error_with_its_code(

@@ -25,12 +25,18 @@ from typing import Any
 import asyncssh
 
 from devpocket.errors import UpstreamUnavailable
+from devpocket.ssh import keys
 
 # Closing is polite; a peer that does not answer the disconnect must not hold us up.
 CLOSE_TIMEOUT = 5.0
 # asyncssh's wording (2.x) is the only thing that tells these two key import failures apart.
 _ASYNCSSH_NEEDS_DECRYPTION = "Passphrase must be specified"
 _ASYNCSSH_DECRYPTION_FAILED = "Incorrect passphrase"
+_KDF_REFUSED = (
+    "key_encryption_unsupported",
+    "The private key's key derivation is too costly to decrypt here: re-encrypt it with "
+    "ssh-keygen -p.",
+)
 
 
 @dataclass(frozen=True)
@@ -255,6 +261,8 @@ async def _connect(
 ) -> _Hop:
     """Connect and authenticate one hop (through ``tunnel``), or raise :class:`SSHConnectError`."""
     started = time.perf_counter()
+    if target.private_key is not None and keys.kdf_too_costly(target.private_key):
+        raise SSHConnectError(_report(target, None, started, jump, _KDF_REFUSED))
     try:
         key = await _client_key(target)
     except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:

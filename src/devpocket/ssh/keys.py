@@ -282,12 +282,21 @@ def _is_public_key(text: str) -> bool:
 
 
 def _check_kdf_cost(text: str) -> None:
+    if kdf_too_costly(text):
+        raise _error("key_encryption_unsupported")
+
+
+def kdf_too_costly(text: str) -> bool:
+    """Whether decrypting the key would take more key-derivation work than the server allows.
+
+    Checked before every decryption (importing, validating, connecting): the rounds are the key
+    owner's choice, and billions of them would hold a worker thread for years.
+    """
     openssh = _pem_body(text, "OPENSSH PRIVATE KEY")
     if openssh is not None and _bcrypt_rounds(openssh) > MAX_BCRYPT_ROUNDS:
-        raise _error("key_encryption_unsupported")
+        return True
     pkcs8 = _pem_body(text, "ENCRYPTED PRIVATE KEY")
-    if pkcs8 is not None and _largest_integer(pkcs8) > MAX_PBKDF2_ITERATIONS:
-        raise _error("key_encryption_unsupported")
+    return pkcs8 is not None and _largest_integer(pkcs8) > MAX_PBKDF2_ITERATIONS
 
 
 def _pem_body(text: str, label: str) -> bytes | None:

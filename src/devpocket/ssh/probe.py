@@ -20,7 +20,7 @@ from devpocket.context import AppContext
 from devpocket.db.models import SshProfile
 from devpocket.errors import PermissionDenied
 from devpocket.ssh import repository
-from devpocket.ssh.connect import ConnectionReport, Target, test_connection
+from devpocket.ssh.connect import ConnectionReport, SSHConnectError, Target, test_connection
 from devpocket.ssh.schemas import ConnectionTestRequest, ConnectionTestResult, JumpReport
 from devpocket.ssh.secrets import context_for
 
@@ -28,7 +28,11 @@ _RESOLVE_TIMEOUT = 5.0
 
 
 async def _address(ctx: AppContext, host: str, port: int) -> str:
-    """The address to connect to; refused when it is private and such targets are blocked."""
+    """The address to connect to; refused when it is private and such targets are blocked.
+
+    Raises :class:`SSHConnectError` (``host_unreachable``) when a blocked server cannot resolve
+    the name: the check and the connection must use the same address.
+    """
     if not ctx.settings.blocks_private_ssh_targets:
         return host
     loop = asyncio.get_running_loop()
@@ -36,7 +40,14 @@ async def _address(ctx: AppContext, host: str, port: int) -> str:
         async with asyncio.timeout(_RESOLVE_TIMEOUT):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError):
-        return host  # the connection attempt reports host_unreachable
+        # Never the name itself: the connection would resolve it again, perhaps elsewhere.
+        unresolved = ConnectionReport(
+            success=False,
+            code="host_unreachable",
+            message=f"The host name {host!r} could not be resolved.",
+            response_time_ms=0,
+        )
+        raise SSHConnectError(unresolved) from None
     address = str(infos[0][4][0])
     ip = ipaddress.ip_address(address)
     if not ip.is_global:
@@ -139,7 +150,10 @@ async def test_profile(
     db: AsyncSession, ctx: AppContext, profile: SshProfile
 ) -> ConnectionTestResult:
     await ctx.throttle.hit_ssh_test(str(profile.user_id))
-    report = await test_connection(await target_of(db, ctx, profile))
+    try:
+        report = await test_connection(await target_of(db, ctx, profile))
+    except SSHConnectError as exc:  # refused before connecting: a name that did not resolve
+        report = exc.report
     now = datetime.now(UTC)
     await record_reports(db, profile, report, now)
     return result_of(report, now)
@@ -160,8 +174,11 @@ async def test_unsaved(
     ctx: AppContext, user_id: uuid.UUID, data: ConnectionTestRequest
 ) -> ConnectionTestResult:
     await ctx.throttle.hit_ssh_test(str(user_id))
-    target = await unsaved_target(ctx, data)
-    return result_of(await test_connection(target), datetime.now(UTC))
+    try:
+        report = await test_connection(await unsaved_target(ctx, data))
+    except SSHConnectError as exc:  # refused before connecting: a name that did not resolve
+        report = exc.report
+    return result_of(report, datetime.now(UTC))
 
 
 async def unsaved_target(ctx: AppContext, data: ConnectionTestRequest) -> Target:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
 )
 
@@ -25,6 +26,11 @@ class _Input(AppInput):
     model_config = ConfigDict(str_strip_whitespace=True)
 
 
+# Credentials are opaque: used exactly as received, spaces and final newlines included
+# (CONTRACT.md), unlike every other text field, which is trimmed.
+Credential = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
 _utc = as_utc
 
 
@@ -37,9 +43,9 @@ class ProfileFields(_Input):
     username: str | None = Field(default=None, min_length=1, max_length=100)
     auth_type: AuthType | None = None
     # Opaque strings, stored encrypted exactly as received (CONTRACT.md). null removes.
-    password: str | None = Field(default=None, max_length=4096)
-    private_key: str | None = Field(default=None, max_length=32768)
-    passphrase: str | None = Field(default=None, max_length=4096)
+    password: Credential | None = Field(default=None, max_length=4096)
+    private_key: Credential | None = Field(default=None, max_length=32768)
+    passphrase: Credential | None = Field(default=None, max_length=4096)
     key_id: uuid.UUID | None = None
     jump_profile_id: uuid.UUID | None = Field(
         default=None,
@@ -168,8 +174,8 @@ class KeyGenerateRequest(_Input):
 
 class KeyImportRequest(_Input):
     name: str = Field(min_length=1, max_length=100)
-    private_key: str = Field(min_length=1, max_length=32768)
-    passphrase: str | None = Field(default=None, max_length=4096)
+    private_key: Credential = Field(min_length=1, max_length=32768)
+    passphrase: Credential | None = Field(default=None, max_length=4096)
     comment: str | None = Field(default=None, max_length=255)
 
 
@@ -198,8 +204,8 @@ class KeyList(BaseModel):
 
 
 class KeyValidationRequest(_Input):
-    private_key: str = Field(min_length=1, max_length=32768)
-    passphrase: str | None = Field(default=None, max_length=4096)
+    private_key: Credential = Field(min_length=1, max_length=32768)
+    passphrase: Credential | None = Field(default=None, max_length=4096)
 
 
 class KeyValidationOut(BaseModel):

@@ -8,15 +8,35 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from devpocket.ssh.schemas import ConnectionTestRequest
+from devpocket.ssh.schemas import ConnectionTestRequest, ProfileFields
 
 SessionType = Literal["local", "ssh"]
 
 
-class InlineProfile(ConnectionTestRequest):
-    """A profile as the app holds it; a saved profile's ``id`` means that profile."""
+class InlineProfile(ProfileFields):
+    """A profile as the app holds it.
+
+    With the ``id`` of a saved profile, that profile is used, and credentials sent here (typed
+    when connecting) take the place of the stored ones. Otherwise it is connected to as sent:
+    ``host`` and ``username`` are then required.
+    """
 
     id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _addressed(self) -> InlineProfile:
+        if self.id is None:
+            self.unsaved()
+        return self
+
+    def unsaved(self) -> ConnectionTestRequest:
+        """This profile as an unsaved one; ``ValueError`` without a host and a username."""
+        missing = [name for name in ("host", "username") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required for a profile that is not saved")
+        return ConnectionTestRequest.model_validate(
+            self.model_dump(exclude_unset=True, exclude={"id"})
+        )
 
 
 class SessionCreate(BaseModel):

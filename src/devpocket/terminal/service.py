@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,17 +17,22 @@ from devpocket.errors import InvalidInput, NotFound
 from devpocket.ssh import probe
 from devpocket.ssh.connect import ConnectionReport, SSHConnectError, Target
 from devpocket.ssh.profile_service import owned_profile
+from devpocket.ssh.schemas import ConnectionTestRequest
 from devpocket.terminal import repository
 from devpocket.terminal.launch import LocalSpec
 from devpocket.terminal.remote import RemoteProcess
 from devpocket.terminal.schemas import (
     CommandCount,
+    InlineProfile,
     SessionCreate,
     SessionList,
     SessionOut,
     TerminalStats,
 )
 from devpocket.terminal.session import SessionOwner, TerminalSession
+
+# Within the app's 30 s wait for session_created or session_error, with room for the rest.
+OPEN_SECONDS = 25.0
 
 
 async def open_session(
@@ -51,9 +59,11 @@ async def _open_ssh(
         profile = await _saved_profile(db, owner.user_id, profile_id, inline=request.profile)
         if profile is not None:
             target = await probe.target_of(db, ctx, profile)
+            if request.profile is not None:
+                target = _typed_over_stored(target, request.profile)
             keepalive = profile.keepalive_interval or None
         elif request.profile is not None:
-            target = await probe.unsaved_target(ctx, request.profile)
+            target = await probe.unsaved_target(ctx, _unsaved(request.profile))
             keepalive = request.profile.keepalive_interval or None
         else:  # SessionCreate requires one of the two
             raise InvalidInput("An SSH session needs a profile.", code="profile_required")
@@ -73,16 +83,40 @@ async def _open_ssh(
 
 
 async def _saved_profile(
-    db: AsyncSession, user_id: uuid.UUID, profile_id: uuid.UUID | None, *, inline: object
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    profile_id: uuid.UUID | None,
+    *,
+    inline: InlineProfile | None,
 ) -> SshProfile | None:
     if profile_id is None:
         return None
     try:
         return await owned_profile(db, user_id, profile_id)
     except NotFound:
-        if inline is None:
+        if inline is None or inline.host is None:
             raise
         return None  # an unsaved profile that carries the app's own id
+
+
+def _typed_over_stored(target: Target, inline: InlineProfile) -> Target:
+    """Credentials sent with a saved profile's id (typed when connecting) win over stored ones."""
+    return replace(
+        target,
+        password=target.password if inline.password is None else inline.password,
+        private_key=target.private_key if inline.private_key is None else inline.private_key,
+        passphrase=target.passphrase if inline.passphrase is None else inline.passphrase,
+    )
+
+
+def _unsaved(inline: InlineProfile) -> ConnectionTestRequest:
+    try:
+        return inline.unsaved()
+    except ValueError:  # pydantic's ValidationError too; the fields themselves were checked
+        raise InvalidInput(
+            "profile: host and username are required for a profile that is not saved.",
+            code="invalid_input",
+        ) from None
 
 
 async def _connect(
@@ -95,11 +129,26 @@ async def _connect(
     keepalive: int | None,
     integration: bool,
 ) -> RemoteProcess:
-    """Connect; what the connection showed (a host key to pin, a failure) goes on the profile."""
+    """Connect; what the connection showed (a host key to pin, a failure) goes on the profile.
+
+    The app waits 30 s for an answer (CONTRACT.md), whatever the profile's own timeouts (up to
+    two minutes per hop): past that, a session that opened would have nobody to use it.
+    """
+    started = time.perf_counter()
     try:
-        process = await RemoteProcess.open(
-            target, cols=cols, rows=rows, keepalive=keepalive, integration=integration
+        async with asyncio.timeout(OPEN_SECONDS):
+            process = await RemoteProcess.open(
+                target, cols=cols, rows=rows, keepalive=keepalive, integration=integration
+            )
+    except TimeoutError:
+        report = ConnectionReport(
+            success=False,
+            code="timeout",
+            message=f"The SSH session did not open within {OPEN_SECONDS:g} s.",
+            response_time_ms=round((time.perf_counter() - started) * 1000),
         )
+        await _remember(ctx, profile, report)
+        raise SSHConnectError(report) from None
     except SSHConnectError as exc:
         await _remember(ctx, profile, exc.report)
         raise
