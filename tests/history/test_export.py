@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.helpers import Account, error, register
+from tests.helpers import Account, data, error, register
 from tests.history.conftest import COMMANDS, InsertRows, Record, history_rows
 
 EXPORT = "/api/v1/history/export"
@@ -48,7 +49,7 @@ async def test_a_json_export_imports_into_another_account_unchanged(
     await record(command="false", result_type="error", exit_code=1, executed_at="2025-02-28")
     answer = await _export(client, account, format="json")
     assert answer.headers["content-type"].startswith("application/json")
-    exported = answer.json()["commands"]
+    exported = data(answer)["commands"]
     assert [e["command"] for e in exported] == ["false", "psql -c 'select 1'", "echo «ünïcode» ✓"]
     other = await register(client)
     for entry in exported:
@@ -56,8 +57,25 @@ async def test_a_json_export_imports_into_another_account_unchanged(
         assert (
             await client.post(COMMANDS, json=imported, headers=other.headers)
         ).status_code == 201
-    again = (await _export(client, other, format="json")).json()["commands"]
+    again = data(await _export(client, other, format="json"))["commands"]
     assert _portable(again) == _portable(exported)
+
+
+@pytest.mark.parametrize("count", [0, 3])
+async def test_a_json_export_is_the_envelope_with_the_entries_under_data_commands(
+    client: httpx.AsyncClient, account: Account, record: Record, count: int
+) -> None:
+    for n in range(count):
+        await record(command=f"echo {n}", executed_at=f"2025-03-0{n + 1}")
+    answer = await _export(client, account, format="json")
+    recent = await client.get("/api/v1/history/recent", headers=account.headers)
+    newest_first = data(recent)["commands"]
+    body = answer.json()
+    assert body == {"success": True, "data": {"commands": newest_first[::-1]}, "message": None}
+    assert list(body) == list(recent.json())
+    # Rendered as every other answer is: compact, in the envelope's key order.
+    assert answer.content.startswith(b'{"success":true,"data":{"commands":[')
+    assert answer.content.endswith(b']},"message":null}')
 
 
 async def test_a_csv_export_has_a_header_and_a_row_per_entry_with_the_filters_applied(
@@ -85,7 +103,7 @@ async def test_csv_cells_a_spreadsheet_would_evaluate_are_quoted(
     answer = await _export(client, account, format="csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [row["command"] for row in rows] == [*("'" + c for c in commands[:4]), "ls -la"]
-    json_export = (await _export(client, account, format="json")).json()["commands"]
+    json_export = data(await _export(client, account, format="json"))["commands"]
     assert [entry["command"] for entry in json_export] == commands
 
 
@@ -94,7 +112,7 @@ async def test_an_export_longer_than_a_page_has_every_entry_once_in_order(
 ) -> None:
     rows = history_rows(account.user_id, 2500, seed=11)
     await insert_rows(rows)
-    exported = (await _export(client, account)).json()["commands"]
+    exported = data(await _export(client, account))["commands"]
     expected = sorted(rows, key=lambda row: (row["executed_at"], row["id"]))
     assert [entry["id"] for entry in exported] == [str(row["id"]) for row in expected]
 

@@ -1,7 +1,8 @@
 """A user's history as a file, streamed a page at a time: JSON or CSV.
 
-JSON is ``{"commands": [...]}`` with each entry as the API answers it, so each can be posted back
-to ``POST /history/commands`` (into another account too). CSV has a header row with the same keys;
+JSON is the envelope of every JSON answer, ``{"success":true,"data":{"commands":[...]},
+"message":null}``, with each entry as the API answers it, so each can be posted back to
+``POST /history/commands`` (into another account too). CSV has a header row with the same keys;
 ``tags`` is a JSON array in its cell, so tags holding commas survive, and a text cell that a
 spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return) gets a leading ``'`` (OWASP's advice against CSV injection). Entries come in the order
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from devpocket.envelope import ok
 from devpocket.history import repository
 from devpocket.history.schemas import CommandOut, HistoryFilters
 from devpocket.history.service import entry_out
@@ -28,6 +30,11 @@ from devpocket.history.service import entry_out
 PAGE = 1000
 COLUMNS = tuple(CommandOut.model_fields)
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+
+# The envelope as ``envelope.py`` renders it, cut at the empty list, so that the entries stream
+# into it a page at a time and its keys and their order follow every other answer.
+_NO_COMMANDS: dict[str, list[CommandOut]] = {"commands": []}
+_JSON_HEAD, _, _JSON_TAIL = ok(_NO_COMMANDS).model_dump_json().encode().partition(b"[]")
 
 
 def filename(export_format: str, now: datetime) -> str:
@@ -50,12 +57,12 @@ async def _pages(
 
 
 async def _json(pages: AsyncIterator[list[CommandOut]]) -> AsyncIterator[bytes]:
-    yield b'{"commands": ['
+    yield _JSON_HEAD + b"["
     separator = b""
     async for page in pages:
         yield separator + b",".join(entry.model_dump_json().encode() for entry in page)
         separator = b","
-    yield b"]}\n"
+    yield b"]" + _JSON_TAIL
 
 
 # What spreadsheets read as the start of a formula (or, for tab and CR, skip before one).

@@ -39,8 +39,23 @@ from devpocket.sync.changes import Origin
 
 router = make_router(f"{API_PREFIX}/history", "history", responses=error_responses(401, 422))
 _OWNED = error_responses(404)
+_EXPORT_JSON = {
+    "type": "object",
+    "required": ["success", "data", "message"],
+    "properties": {
+        "success": {"const": True},
+        "data": {
+            "type": "object",
+            "required": ["commands"],
+            "properties": {
+                "commands": {"type": "array", "items": {"$ref": "#/components/schemas/CommandOut"}}
+            },
+        },
+        "message": {"type": "null"},
+    },
+}
 _EXPORT_CONTENT = {
-    "application/json": {"schema": {"type": "object", "properties": {"commands": {}}}},
+    "application/json": {"schema": _EXPORT_JSON},
     "text/csv": {"schema": {"type": "string"}},
 }
 
@@ -119,6 +134,12 @@ async def recent_commands(
     response_class=StreamingResponse,
     responses={200: {"description": "A file download", "content": _EXPORT_CONTENT}},
     summary="Download the commands (the list's filters apply) as JSON or CSV",
+    description=(
+        "A file (`Content-Disposition: attachment`), oldest entry first. `format=json` (default) "
+        'is the envelope of every JSON answer, `{"success": true, "data": {"commands": '
+        '[...]}, "message": null}`, each entry as `GET /history/commands/{id}` answers it. '
+        "`format=csv` is a CSV file with a header row of the entry keys."
+    ),
 )
 async def export_commands(
     query: Annotated[ExportQuery, Query()], auth: CurrentAuth, ctx: Ctx
