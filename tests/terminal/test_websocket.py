@@ -12,8 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from devpocket.terminal.protocol import CloseCode
+from tests.conftest import SettingsFactory
 from tests.helpers import Account, data
-from tests.terminal.live import LiveServer
+from tests.terminal.live import LiveServer, live_server
 
 
 @pytest.fixture
@@ -206,6 +207,32 @@ async def test_a_flood_is_limited_then_closed_with_4429(live: LiveServer) -> Non
             await term.until(lambda frame: False, timeout=5)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == CloseCode.FLOODING
+
+
+async def test_with_rate_limits_off_a_burst_far_above_the_frame_budget_is_all_answered(
+    settings_factory: SettingsFactory, terminal_options: dict[str, object]
+) -> None:
+    burst = 1500  # 75 seconds' worth at this module's 20 frames a second
+    settings = settings_factory(
+        terminal_shell="/bin/bash", rate_limit_enabled=False, **terminal_options
+    )
+    async with live_server(settings) as live, live.terminal(await live.account()) as term:
+
+        async def flood() -> None:
+            for _ in range(burst):
+                await term.control(action="list_sessions")
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(flood())
+            answers = [await term.until(lambda f: f["type"] == "control") for _ in range(burst)]
+        assert [a["data"]["action"] for a in answers] == ["sessions"] * burst
+        # Still checked for size, and still open.
+        await term.send("data", "x" * 5000)
+        error = await term.action("error")
+        assert error["data"]["code"] == "frame_too_large"
+        session_id = await term.create_local()
+        await term.run(session_id, "echo still-$((6*7))")
+        await term.output_contains(session_id, "still-42")
 
 
 def _sample(text: str, series: str) -> float:

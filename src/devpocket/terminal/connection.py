@@ -66,7 +66,12 @@ class TerminalConnection:
         self.owner = SessionOwner(auth.user_id, auth.device_id, auth.profile.subscription_tier)
         self.tasks = tasks
         self.attachments: dict[str, Attachment] = {}
-        self.budget = FrameBudget(ctx.settings.terminal_frames_per_second)
+        # RATE_LIMIT_ENABLED=false switches off every rate limit, this one too (CONTRACT.md).
+        self.budget = (
+            FrameBudget(ctx.settings.terminal_frames_per_second)
+            if ctx.settings.rate_limit_enabled
+            else None
+        )
         self.closed = False
         self._send_lock = asyncio.Lock()
         self._handlers: dict[str, Callable[[Frame], Awaitable[None]]] = {
@@ -99,10 +104,11 @@ class TerminalConnection:
     # Incoming frames -------------------------------------------------------------------------
 
     async def receive(self, text: str) -> None:
-        if not self.budget.take():
-            if self.budget.flooding:
+        budget = self.budget
+        if budget is not None and not budget.take():
+            if budget.flooding:
                 await self.close(CloseCode.FLOODING, "Too many frames: slow down.")
-            elif self.budget.refused == 1:
+            elif budget.refused == 1:
                 await self.send(
                     protocol.error("rate_limited", "Too many frames: this one was dropped.")
                 )
