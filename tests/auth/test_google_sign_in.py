@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from devpocket.db.models import User
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import data, error, register
 from tests.jwks import CLIENT_ID, JwksServer, google_claims
@@ -54,6 +56,53 @@ async def test_existing_account_is_linked_by_verified_email(
     body = data(await google_client.post(GOOGLE, json={"idToken": token}))
     assert body["user"]["id"] == account.user_id
     assert body["user"]["email_verified"] is True
+
+
+async def test_linking_an_unverified_account_signs_out_its_registrant(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer
+) -> None:
+    """Whoever registered the address never proved it; Google's owner takes the account alone."""
+    registrant = await register(google_client)
+    token = jwks_server.sign(google_claims(sub=_subject(), email=registrant.email))
+    owner = data(await google_client.post(GOOGLE, json={"idToken": token}))
+    assert owner["user"]["id"] == registrant.user_id
+    error(await google_client.get("/api/v1/auth/me", headers=registrant.headers), 401)
+    error(
+        await google_client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": registrant.refresh_token}
+        ),
+        401,
+    )
+    login = {"email": registrant.email, "password": registrant.password}
+    error(await google_client.post("/api/v1/auth/login", json=login), 401, "invalid_credentials")
+    again = data(await google_client.post(GOOGLE, json={"idToken": token}))
+    me = await google_client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {again['access_token']}"}
+    )
+    assert data(me)["email_verified"] is True
+
+
+async def test_linking_a_verified_account_keeps_its_password_and_sessions(
+    settings_factory: SettingsFactory, jwks_server: JwksServer
+) -> None:
+    settings = settings_factory(google_client_ids=[CLIENT_ID], google_jwks_url=jwks_server.url)
+    async with serving(settings) as (app, client):
+        account = await register(client)
+        async with app.state.ctx.sessionmaker() as db:
+            await db.execute(
+                update(User).where(User.email == account.email).values(email_verified=True)
+            )
+            await db.commit()
+        token = jwks_server.sign(google_claims(sub=_subject(), email=account.email))
+        assert data(await client.post(GOOGLE, json={"idToken": token}))["user"]["id"] == (
+            account.user_id
+        )
+        data(await client.get("/api/v1/auth/me", headers=account.headers))
+        data(
+            await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})
+        )
+        login = {"email": account.email, "password": account.password}
+        data(await client.post("/api/v1/auth/login", json=login))
 
 
 async def test_unverified_google_email_is_not_linked(

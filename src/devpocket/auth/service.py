@@ -208,6 +208,8 @@ async def _link_or_create_google_user(
     user = await repository.get_user_by_email(db, email)
     if user is not None:
         # Google vouches for the address, so the account is the same person's: link it.
+        if not user.email_verified:
+            await _evict_unproven_registrant(db, ctx, user)
         user.google_subject = identity.subject
         user.email_verified = True
         auth_changed(db, ctx, user.id)
@@ -232,6 +234,16 @@ async def _link_or_create_google_user(
     db.add(user)
     await db.flush()
     return user
+
+
+async def _evict_unproven_registrant(db: AsyncSession, ctx: AppContext, user: User) -> None:
+    """Whoever registered an address they never confirmed may not own it (anyone can register
+    someone else's address): once Google proves the owner, the registrant's password and
+    sessions end. Only Google, or a password reset mailed to the address, signs in from now on."""
+    now = _now()
+    user.password_hash = None
+    user.password_changed_at = now
+    await revoke_user_sessions(db, ctx, user.id, reason="google_linked_unverified", now=now)
 
 
 async def _free_username(db: AsyncSession, wanted: str) -> str:
