@@ -36,6 +36,27 @@ async def test_guessing_one_account_is_throttled_for_that_source_only(
     data(await client.get("/api/v1/auth/me", headers=victim.headers))
 
 
+async def test_guesses_by_username_and_by_email_count_against_one_account(
+    client: httpx.AsyncClient,
+) -> None:
+    victim = await register(client)
+    typed_names = [victim.username, victim.email, victim.username.upper(), victim.email.upper()]
+    for typed in [*typed_names, victim.username]:
+        error(await _fail(client, typed, ATTACKER), 401, "invalid_credentials")
+    for typed in (victim.username, victim.email):
+        response = await client.post(
+            LOGIN, json={"email": typed, "password": PASSWORD}, headers=ATTACKER
+        )
+        error(response, 429, "login_throttled")
+
+
+async def test_guessing_an_unknown_name_is_throttled_alike(client: httpx.AsyncClient) -> None:
+    for _ in range(5):
+        error(await _fail(client, "Nobody_Here", ATTACKER), 401, "invalid_credentials")
+    error(await _fail(client, "nobody_here", ATTACKER), 429, "login_throttled")
+    error(await _fail(client, "nobody_here", OWNER), 401, "invalid_credentials")
+
+
 async def test_one_source_guessing_many_accounts_is_limited(
     settings_factory: SettingsFactory,
 ) -> None:

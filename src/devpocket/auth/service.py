@@ -28,6 +28,7 @@ from devpocket.auth.sessions import (
     revoke_user_sessions,
     start_session,
 )
+from devpocket.auth.throttle import account_key
 from devpocket.auth.tokens import hash_opaque_token
 from devpocket.context import AppContext
 from devpocket.db.models import AuthSession, RefreshToken, User
@@ -81,9 +82,10 @@ async def register(
 async def login(
     db: AsyncSession, ctx: AppContext, data: LoginRequest, client: ClientInfo
 ) -> AuthResult:
-    account = data.identifier.lower()
+    typed = data.identifier.lower()
+    user = await repository.get_user_by_login(db, typed)
+    account = account_key(user.id if user else None, typed)
     await ctx.throttle.check_login(account, client.ip)
-    user = await repository.get_user_by_login(db, account)
     verification = await ctx.passwords.verify(user.password_hash if user else None, data.password)
     if user is None or not verification.ok:
         metrics.LOGIN_FAILURES.labels("invalid_credentials").inc()

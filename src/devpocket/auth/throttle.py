@@ -1,14 +1,16 @@
 """Login and mail throttles on the broker's ``limits`` storage.
 
-Failed logins are counted per (account, source) and per source. An attacker guessing one account
-from one address is slowed down there, without locking the owner out from elsewhere or touching
-their existing sessions; one address guessing many accounts hits the per-source limit.
+Failed logins are counted per (account, source) and per source (:func:`account_key` names the
+account). An attacker guessing one account from one address is slowed down there, without locking
+the owner out from elsewhere or touching their existing sessions; one address guessing many
+accounts hits the per-source limit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 
 import structlog
 from limits import RateLimitItem, parse
@@ -26,6 +28,15 @@ log = structlog.get_logger(__name__)
 def _digest(value: str) -> str:
     # Keys name accounts; keep addresses and usernames out of the shared store.
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+def account_key(user_id: uuid.UUID | None, typed: str) -> str:
+    """Whose password is being guessed: the account when the name resolves to one, so that its
+    username and its email address share one count; otherwise the name as typed (normalised),
+    so that unknown names are throttled just the same and answers do not reveal which exist."""
+    if user_id is not None:
+        return f"user:{user_id}"
+    return f"name:{typed.lower()}"
 
 
 class Throttle:
