@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import PASSWORD, data, error, register
@@ -10,6 +11,7 @@ from tests.helpers import PASSWORD, data, error, register
 LOGIN = "/api/v1/auth/login"
 ATTACKER = {"X-Forwarded-For": "203.0.113.5"}
 OWNER = {"X-Forwarded-For": "198.51.100.7"}
+NEW_PASSWORD = "Another-Long-Pass-42"
 
 
 async def _fail(client: httpx.AsyncClient, email: str, headers: dict[str, str]) -> httpx.Response:
@@ -55,6 +57,35 @@ async def test_guessing_an_unknown_name_is_throttled_alike(client: httpx.AsyncCl
         error(await _fail(client, "Nobody_Here", ATTACKER), 401, "invalid_credentials")
     error(await _fail(client, "nobody_here", ATTACKER), 429, "login_throttled")
     error(await _fail(client, "nobody_here", OWNER), 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field", "extra"),
+    [
+        ("POST", "/api/v1/auth/change-password", "currentPassword", {"newPassword": NEW_PASSWORD}),
+        ("DELETE", "/api/v1/users/account", "password", {"confirmation": "DELETE"}),
+    ],
+    ids=["change_password", "delete_account"],
+)
+async def test_guessing_the_current_password_with_a_token_is_throttled_like_login(
+    client: httpx.AsyncClient, method: str, path: str, field: str, extra: dict[str, str]
+) -> None:
+    """A stolen access token must not let anyone try password after password."""
+    account = await register(client)
+    headers = {**account.headers, **ATTACKER}
+    for _ in range(5):
+        wrong = {field: "Wrong-pass-123", **extra}
+        error(await client.request(method, path, json=wrong, headers=headers), 400)
+    right = {field: PASSWORD, **extra}
+    throttled = await client.request(method, path, json=right, headers=headers)
+    error(throttled, 429, "login_throttled")
+    assert int(throttled.headers["retry-after"]) > 0
+    # It is the sign-in count of that account and source: password sign-in there waits too.
+    login = {"email": account.email, "password": PASSWORD}
+    error(await client.post(LOGIN, json=login, headers=ATTACKER), 429, "login_throttled")
+    # Nothing changed; the owner, elsewhere, still can.
+    data(await client.get("/api/v1/auth/me", headers=account.headers))
+    data(await client.request(method, path, json=right, headers={**account.headers, **OWNER}))
 
 
 async def test_one_source_guessing_many_accounts_is_limited(

@@ -100,13 +100,18 @@ async def update_profile(
 
 @router.post(
     "/change-password",
-    responses=error_responses(400, 401, 422),
+    responses=error_responses(400, 401, 422, 429),
     summary="Change the password; other sessions are signed out",
 )
 async def change_password(
-    data: ChangePasswordRequest, auth: CurrentAuth, user: CurrentUser, db: DbSession, ctx: Ctx
+    data: ChangePasswordRequest,
+    auth: CurrentAuth,
+    user: CurrentUser,
+    db: DbSession,
+    ctx: Ctx,
+    client: Client,
 ) -> Envelope[None]:
-    await service.change_password(db, ctx, user, auth.session_id, data)
+    await service.change_password(db, ctx, user, auth.session_id, data, client)
     return ok(None, "Password changed. Other devices have been signed out.")
 
 

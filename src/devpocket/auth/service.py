@@ -160,17 +160,29 @@ async def logout_by_refresh_token(db: AsyncSession, ctx: AppContext, raw_token: 
     await revoke_session(db, ctx, session, reason="logout", now=_now())
 
 
+async def confirm_password(ctx: AppContext, user: User, password: str, client: ClientInfo) -> None:
+    """Check the signed-in user's password before a change that needs it. Wrong guesses count
+    like failed sign-ins of the account from this source, so that a stolen access token cannot
+    be used to find the password by trying one after another."""
+    account = account_key(user.id, user.email)
+    await ctx.throttle.check_login(account, client.ip)
+    verification = await ctx.passwords.verify(user.password_hash, password)
+    if not verification.ok:
+        await ctx.throttle.record_login_failure(account, client.ip)
+        raise InvalidInput("The current password is incorrect.", code="password_incorrect")
+    await ctx.throttle.clear_login_failures(account, client.ip)
+
+
 async def change_password(
     db: AsyncSession,
     ctx: AppContext,
     user: User,
     current_session: uuid.UUID,
     data: ChangePasswordRequest,
+    client: ClientInfo,
 ) -> int:
     """Change the password and sign out every other session; returns how many ended."""
-    verification = await ctx.passwords.verify(user.password_hash, data.current_password)
-    if not verification.ok:
-        raise InvalidInput("The current password is incorrect.", code="password_incorrect")
+    await confirm_password(ctx, user, data.current_password, client)
     if data.new_password == data.current_password:
         raise InvalidInput(
             "The new password must differ from the current one.", code="password_unchanged"

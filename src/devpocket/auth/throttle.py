@@ -71,7 +71,7 @@ class Throttle:
             if await self._exhausted(item, *ids):
                 metrics.LOGIN_FAILURES.labels("throttled").inc()
                 raise RateLimited(
-                    "Too many failed sign-in attempts. Try again later.",
+                    "Too many wrong passwords. Try again later.",
                     retry_after=await self._retry_after(item, *ids),
                     code="login_throttled",
                 )

@@ -8,7 +8,7 @@ from devpocket.api import API_PREFIX, make_router
 from devpocket.auth.deps import CurrentAuth, CurrentSession, CurrentUser
 from devpocket.auth.schemas import ProfileUpdateRequest, UserOut
 from devpocket.db.session import DbSession
-from devpocket.deps import Ctx
+from devpocket.deps import Client, Ctx
 from devpocket.envelope import Envelope, error_responses, ok
 from devpocket.sync.changes import Origin
 from devpocket.users import service
@@ -82,11 +82,11 @@ async def remove_device(
 
 @router.delete(
     "/account",
-    responses=error_responses(400),
+    responses=error_responses(400, 429),
     summary="Delete the account and all its data",
 )
 async def delete_account(
-    data: AccountDeletionRequest, user: CurrentUser, db: DbSession, ctx: Ctx
+    data: AccountDeletionRequest, user: CurrentUser, db: DbSession, ctx: Ctx, client: Client
 ) -> Envelope[None]:
-    await service.delete_account(db, ctx, user, data)
+    await service.delete_account(db, ctx, user, data, client)
     return ok(None, "Account deleted.")

@@ -11,7 +11,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.auth.schemas import ProfileUpdateRequest
+from devpocket.auth.service import confirm_password
 from devpocket.auth.sessions import (
+    ClientInfo,
     announce_deleted,
     announce_revoked,
     auth_changed,
@@ -143,7 +145,11 @@ async def remove_device(
 
 
 async def delete_account(
-    db: AsyncSession, ctx: AppContext, user: User, data: AccountDeletionRequest
+    db: AsyncSession,
+    ctx: AppContext,
+    user: User,
+    data: AccountDeletionRequest,
+    client: ClientInfo,
 ) -> None:
     """Delete the user and, by cascade, everything they own; every token stops working."""
     if data.confirmation != ACCOUNT_DELETION_CONFIRMATION:
@@ -152,9 +158,7 @@ async def delete_account(
             code="confirmation_mismatch",
         )
     if user.password_hash is not None:
-        verification = await ctx.passwords.verify(user.password_hash, data.password or "")
-        if not verification.ok:
-            raise InvalidInput("The password is incorrect.", code="password_incorrect")
+        await confirm_password(ctx, user, data.password or "", client)
     session_ids = list(
         (await db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))).all()
     )
