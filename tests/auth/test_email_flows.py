@@ -55,6 +55,22 @@ async def test_registration_mails_a_link_that_verifies_the_email(
     assert data(await mail_client.get(f"{AUTH}/me", headers=account.headers))["email_verified"]
 
 
+async def test_verification_link_works_once(
+    mail_client: httpx.AsyncClient, smtp_server: SmtpServer
+) -> None:
+    await register(mail_client)
+    await smtp_server.wait_for(1)
+    token = _token_from(_body(smtp_server, 0))
+    data(await mail_client.get(f"{AUTH}/verify-email", params={"token": token}))
+    again = await mail_client.get(f"{AUTH}/verify-email", params={"token": token})
+    forged = await mail_client.get(f"{AUTH}/verify-email", params={"token": "forged"})
+    # Refused exactly like a link that never existed, and without the user's data.
+    refused, unknown = error(again, 400, "verification_token_invalid"), error(forged, 400)
+    assert refused.keys() == unknown.keys()
+    assert (refused["code"], refused["message"]) == (unknown["code"], unknown["message"])
+    assert "data" not in refused
+
+
 async def test_bad_verification_token_is_refused(mail_client: httpx.AsyncClient) -> None:
     error(
         await mail_client.get(f"{AUTH}/verify-email?token=forged"),

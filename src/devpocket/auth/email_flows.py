@@ -89,15 +89,19 @@ async def verify_email(db: AsyncSession, ctx: AppContext, raw_token: str) -> Use
     now = datetime.now(UTC)
     token = await repository.get_action_token(db, hash_opaque_token(raw_token), VERIFY)
     user = await repository.get_user(db, token.user_id) if token else None
-    if token is None or user is None or token.expires_at <= now or token.email != user.email:
+    # A used link is refused like an unknown one: the link works once, as its mail says, and
+    # whoever holds it afterwards learns nothing (the answer carries the user's data).
+    if (
+        token is None
+        or user is None
+        or token.used_at is not None
+        or token.expires_at <= now
+        or token.email != user.email
+    ):
         raise InvalidInput(
             "This verification link is invalid or has expired.", code="verification_token_invalid"
         )
-    if token.used_at is not None and not user.email_verified:
-        raise InvalidInput(
-            "This verification link has already been used.", code="verification_token_invalid"
-        )
-    token.used_at = token.used_at or now
+    token.used_at = now
     if not user.email_verified:
         user.email_verified = True
         auth_changed(db, ctx, user.id)
