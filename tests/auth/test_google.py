@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from devpocket.auth.google import GoogleIdentity, GoogleTokenVerifier
-from devpocket.errors import ServiceUnavailable, Unauthenticated, UpstreamUnavailable
+from devpocket.errors import InvalidInput, PermissionDenied, UpstreamUnavailable
 from tests.jwks import CLIENT_ID, DEFAULT_KID, JwksServer, google_claims
 
 ROTATED_KID = "google-key-2"
@@ -59,10 +59,11 @@ def verifier(make_verifier: Callable[..., GoogleTokenVerifier]) -> GoogleTokenVe
 
 
 async def _assert_rejected(verifier: GoogleTokenVerifier, token: str) -> None:
-    with pytest.raises(Unauthenticated) as caught:
+    with pytest.raises(InvalidInput) as caught:
         await verifier.verify(token)
     assert caught.value.code == "google_token_invalid"
-    assert caught.value.status_code == 401
+    # Not 401: the app signs out on a 401, which means only this server's own credentials.
+    assert caught.value.status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -191,10 +192,12 @@ async def test_disabled_when_no_client_id_is_configured(
 ) -> None:
     verifier = make_verifier(client_ids=())
 
-    with pytest.raises(ServiceUnavailable) as caught:
+    with pytest.raises(PermissionDenied) as caught:
         await verifier.verify(jwks_server.sign(google_claims()))
 
     assert caught.value.code == "google_sign_in_disabled"
+    # Not a 5xx, which the app would retry: asking again changes nothing.
+    assert caught.value.status_code == 403
     assert jwks_server.request_count == 0
 
 

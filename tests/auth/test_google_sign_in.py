@@ -116,15 +116,28 @@ async def test_unverified_google_email_is_not_linked(
 
 
 @pytest.mark.parametrize("claims", [{"aud": "someone-else"}, {"iss": "https://evil.example"}])
-async def test_invalid_google_token_is_401(
+async def test_invalid_google_token_is_400_not_401(
     google_client: httpx.AsyncClient, jwks_server: JwksServer, claims: dict[str, str]
 ) -> None:
+    """A 401 would make the app sign out: it means only this server's own credentials."""
     token = jwks_server.sign(google_claims(sub=_subject(), **claims))
-    error(await google_client.post(GOOGLE, json={"idToken": token}), 401, "google_token_invalid")
+    error(await google_client.post(GOOGLE, json={"idToken": token}), 400, "google_token_invalid")
 
 
-async def test_google_sign_in_disabled_without_client_ids(client: httpx.AsyncClient) -> None:
-    error(await client.post(GOOGLE, json={"idToken": "x.y.z"}), 503, "google_sign_in_disabled")
+async def test_expired_or_malformed_google_token_is_400(
+    google_client: httpx.AsyncClient, jwks_server: JwksServer
+) -> None:
+    expired = jwks_server.sign(google_claims(sub=_subject(), iat=1_000_000, exp=1_000_600))
+    for token in (expired, "not-a-token"):
+        response = await google_client.post(GOOGLE, json={"idToken": token})
+        error(response, 400, "google_token_invalid")
+
+
+async def test_google_sign_in_disabled_without_client_ids_is_403(
+    client: httpx.AsyncClient,
+) -> None:
+    """A 4xx, not a 5xx the app would retry three times."""
+    error(await client.post(GOOGLE, json={"idToken": "x.y.z"}), 403, "google_sign_in_disabled")
 
 
 async def test_google_sign_in_needs_an_id_token(google_client: httpx.AsyncClient) -> None:

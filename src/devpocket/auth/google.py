@@ -21,7 +21,7 @@ import jwt
 import structlog
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from devpocket.errors import ServiceUnavailable, Unauthenticated, UpstreamUnavailable
+from devpocket.errors import InvalidInput, PermissionDenied, UpstreamUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -45,8 +45,10 @@ class GoogleIdentity:
     picture: str | None
 
 
-def _invalid_token() -> Unauthenticated:
-    return Unauthenticated("The Google sign-in could not be verified.", code="google_token_invalid")
+# Not a 401: the app signs out on a 401, which means only this server's own credentials
+# (CONTRACT.md). A bad Google token is bad input.
+def _invalid_token() -> InvalidInput:
+    return InvalidInput("The Google sign-in could not be verified.", code="google_token_invalid")
 
 
 def _keys_unavailable() -> UpstreamUnavailable:
@@ -80,7 +82,8 @@ class GoogleTokenVerifier:
 
     async def verify(self, id_token: str) -> GoogleIdentity:
         if not self._client_ids:
-            raise ServiceUnavailable(
+            # A 4xx, not a 5xx that the app would retry: asking again cannot help.
+            raise PermissionDenied(
                 "Google sign-in is not configured on this server.", code="google_sign_in_disabled"
             )
         key = await self._key_for(_signing_key_id(id_token))

@@ -167,7 +167,7 @@ async def resend_verification(
 
 @router.post(
     "/google",
-    responses=error_responses(400, 401, 403, 422, 502, 503),
+    responses=error_responses(400, 403, 422, 502),
     summary="Sign in with a Google ID token",
 )
 async def google(
