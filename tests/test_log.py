@@ -82,3 +82,14 @@ def test_tokens_in_urls_logged_by_libraries_are_redacted(
     err = capfd.readouterr().err
     assert "eyJ.secret.sig" not in err
     assert "token=[redacted]" in err
+
+
+async def test_debug_logs_carry_no_sql_parameters(
+    settings_factory: SettingsFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """aiosqlite logs every statement with its values at DEBUG: password hashes, token hashes."""
+    async with serving(settings_factory(log_level="DEBUG", log_format="json")) as (_, client):
+        await register(client)
+    err = capfd.readouterr().err
+    assert "$argon2id$" not in err
+    assert "INSERT INTO users" not in err

@@ -62,6 +62,9 @@ class QueryTokenFilter(logging.Filter):
         return True
 
 
+_PARAMETER_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
+
+
 def configure_logging(settings: Settings) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -103,6 +106,10 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Libraries that log statements with their parameters (password and token hashes) once
+    # their logger is enabled below WARNING: never, whatever LOG_LEVEL says.
+    for name in _PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     # uvicorn's access log duplicates ours, with less context.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
