@@ -4,12 +4,16 @@ Plain helper code, no fixtures: ``tests/ssh_servers.py`` wraps :func:`running_ss
 Each server lives in a temporary directory (config, host key, client keys, authorized_keys, pid
 file) and runs ``sshd -D -e`` so that its log arrives on our pipe. Password authentication without
 PAM checks ``/etc/shadow``, so a dedicated system user is created once (this needs root, as CI has).
+Its password is random, made once per machine and kept in a file only root can read
+(:data:`PASSWORD_FILE`), never in this repository: the user outlives the run, and a published
+password would let anyone in through the machine's own sshd.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,15 +31,15 @@ SSHD = Path("/usr/sbin/sshd")
 # sshd refuses to start without its privilege separation directory.
 PRIVSEP_DIR = Path("/run/sshd")
 TEST_USER = "devpocket-sshtest"
-# Fixed rather than random: concurrent test runs on one machine share the system user, and a
-# per-run password would break the other run's logins.
-TEST_PASSWORD = "sshtest-Pw-7f3c9a21"
+# One password per machine rather than per run: concurrent test runs on one machine share the
+# system user, and a per-run password would break the other run's logins.
+PASSWORD_FILE = Path("/var/lib/devpocket-sshtest/password")
 CLIENT_KEY_PASSPHRASE = "passphrase-c0rrect-horse"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 _user_ready = threading.Lock()
-_user_created = False
+_user_password: str | None = None
 
 
 def sshd_unavailable_reason() -> str | None:
@@ -56,11 +60,38 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
-def _ensure_test_user() -> None:
-    global _user_created
+def _machine_password() -> str:
+    """The test user's password from :data:`PASSWORD_FILE`, made there by the first run to ask."""
+    directory = PASSWORD_FILE.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # mkdir's mode passes through the umask and leaves an existing one
+    if not PASSWORD_FILE.exists():
+        # Written in full under a name of its own, then linked into place: link (unlike rename)
+        # fails when a concurrent run got there first, and then both use that run's password.
+        descriptor, draft = tempfile.mkstemp(dir=directory, prefix=".password-")  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(24) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(draft, PASSWORD_FILE)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    PASSWORD_FILE.chmod(0o600)
+    password = PASSWORD_FILE.read_text().strip()
+    if not password:
+        raise RuntimeError(f"{PASSWORD_FILE} is empty; remove it to have a new password made")
+    return password
+
+
+def _ensure_test_user() -> str:
+    """Create the test user if needed, give it the machine's password and return that."""
+    global _user_password
     with _user_ready:
-        if _user_created:
-            return
+        if _user_password is not None:
+            return _user_password
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         created = subprocess.run(
             ["useradd", "-m", "-s", "/bin/bash", TEST_USER], capture_output=True, timeout=30
@@ -70,10 +101,15 @@ def _ensure_test_user() -> None:
             raise RuntimeError(f"useradd failed: {created.stderr.decode(errors='replace')}")
         # bash, for the shell integration of SSH sessions (an older run made the user with sh).
         subprocess.run(["usermod", "-s", "/bin/bash", TEST_USER], timeout=30, check=True)
+        password = _machine_password()
+        # Set on every run's first use, not only when the file is new: the same password again
+        # changes nothing for a concurrent run, and it replaces whatever the user had before (an
+        # older run's fixed password), also when the run that made the file died before this.
         subprocess.run(
-            ["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n", text=True, timeout=30, check=True
+            ["chpasswd"], input=f"{TEST_USER}:{password}\n", text=True, timeout=30, check=True
         )
-        _user_created = True
+        _user_password = password
+        return password
 
 
 def _free_port() -> int:
@@ -120,12 +156,12 @@ def _config(directory: Path, port: int, *, allow_tcp_forwarding: bool) -> str:
 class SshServer:
     """One running sshd: where it listens, how to log in, and its log so far."""
 
-    def __init__(self, directory: Path, *, allow_tcp_forwarding: bool) -> None:
+    def __init__(self, directory: Path, *, password: str, allow_tcp_forwarding: bool) -> None:
         self.directory = directory
         self.host = HOST
         self.port = _free_port()
         self.username = TEST_USER
-        self.password = TEST_PASSWORD
+        self.password = password
         self.client_key_passphrase = CLIENT_KEY_PASSPHRASE
         self._log: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
@@ -261,10 +297,10 @@ class SshServer:
 @contextmanager
 def running_sshd(*, allow_tcp_forwarding: bool = False) -> Iterator[SshServer]:
     """A started sshd in a directory of its own; stopped and removed on exit."""
-    _ensure_test_user()
+    password = _ensure_test_user()
     directory = Path(tempfile.mkdtemp(prefix="devpocket-sshd-"))
     try:
-        server = SshServer(directory, allow_tcp_forwarding=allow_tcp_forwarding)
+        server = SshServer(directory, password=password, allow_tcp_forwarding=allow_tcp_forwarding)
         try:
             server.start()
             yield server
