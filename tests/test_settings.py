@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from devpocket.settings import ConfigurationError, Environment, Settings
 from devpocket.ssh.secrets import generate_key_entry
@@ -83,3 +84,32 @@ def test_environment_names_of_existing_deployments(
 def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
     settings = IsolatedSettings(data_dir=tmp_path)
     assert settings.effective_database_url == f"sqlite:///{tmp_path}/devpocket.sqlite3"
+
+
+RATE_LIMIT_SETTINGS = [
+    "login_failures_per_account_source",
+    "login_failures_per_source",
+    "mail_requests_per_address",
+    "api_rate_limit_anonymous",
+    "api_rate_limit_free",
+    "api_rate_limit_pro",
+    "api_rate_limit_team",
+    "auth_rate_limit",
+    "ssh_tests_per_user",
+]
+
+
+@pytest.mark.parametrize("name", RATE_LIMIT_SETTINGS)
+@pytest.mark.parametrize("value", ["lots", "", "120 per", "/minute", "120/fortnight"])
+def test_a_malformed_rate_limit_refuses_to_load_naming_the_setting(name: str, value: str) -> None:
+    overrides: dict[str, Any] = {name: value}
+    with pytest.raises(ValidationError, match=name) as raised:
+        IsolatedSettings(**overrides)
+    assert "120/minute" in str(raised.value)
+
+
+@pytest.mark.parametrize("name", RATE_LIMIT_SETTINGS)
+@pytest.mark.parametrize("value", ["120/minute", "5/15 minutes", "50 per hour", "1/second"])
+def test_a_well_formed_rate_limit_is_accepted(name: str, value: str) -> None:
+    overrides: dict[str, Any] = {name: value}
+    assert getattr(IsolatedSettings(**overrides), name) == value

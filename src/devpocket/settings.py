@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse as parse_rate_limit
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -51,6 +52,21 @@ class Environment(StrEnum):
     TESTING = "testing"
     STAGING = "staging"
     PRODUCTION = "production"
+
+
+def _check_rate_limit(value: str) -> str:
+    # Parsed here, as the limiters will: a typo refuses to start instead of failing each request.
+    try:
+        parse_rate_limit(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a rate limit: expected amount/period such as '120/minute' or "
+            "'5/15 minutes' (periods: second, minute, hour, day, month, year)"
+        ) from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_check_rate_limit)]
 
 
 def _split_csv(value: object) -> object:
@@ -105,14 +121,14 @@ class Settings(BaseSettings):
     password_hash_parallelism: int = Field(default=1, ge=1)
 
     rate_limit_enabled: bool = True
-    login_failures_per_account_source: str = "5/15 minutes"
-    login_failures_per_source: str = "50/hour"
-    mail_requests_per_address: str = "5/hour"
-    api_rate_limit_anonymous: str = "60/minute"
-    api_rate_limit_free: str = "120/minute"
-    api_rate_limit_pro: str = "600/minute"
-    api_rate_limit_team: str = "1200/minute"
-    auth_rate_limit: str = "60/minute"
+    login_failures_per_account_source: RateLimit = "5/15 minutes"
+    login_failures_per_source: RateLimit = "50/hour"
+    mail_requests_per_address: RateLimit = "5/hour"
+    api_rate_limit_anonymous: RateLimit = "60/minute"
+    api_rate_limit_free: RateLimit = "120/minute"
+    api_rate_limit_pro: RateLimit = "600/minute"
+    api_rate_limit_team: RateLimit = "1200/minute"
+    auth_rate_limit: RateLimit = "60/minute"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     metrics_token: SecretStr | None = None
@@ -146,7 +162,7 @@ class Settings(BaseSettings):
     ssh_profiles_per_user_team: int = Field(default=-1, ge=-1)
     # Older deployments' one limit for every tier: when set, the default of each tier's setting.
     ssh_profiles_max: int | None = Field(default=None, ge=1)
-    ssh_tests_per_user: str = "20/minute"
+    ssh_tests_per_user: RateLimit = "20/minute"
     # None: refuse private, loopback and link-local targets except in development and testing.
     ssh_block_private_targets: bool | None = None
 
