@@ -113,3 +113,17 @@ def test_a_malformed_rate_limit_refuses_to_load_naming_the_setting(name: str, va
 def test_a_well_formed_rate_limit_is_accepted(name: str, value: str) -> None:
     overrides: dict[str, Any] = {name: value}
     assert getattr(IsolatedSettings(**overrides), name) == value
+
+
+@pytest.mark.parametrize("entry", ["proxy.internal", "10.0.0.0/33", "10.0.0.300", "fe80::/129"])
+def test_a_trusted_proxy_that_is_not_an_address_or_network_refuses_to_load(entry: str) -> None:
+    # As written in TRUSTED_PROXIES: comma-separated.
+    overrides: dict[str, Any] = {"trusted_proxies": f"10.0.0.0/8,{entry}"}
+    with pytest.raises(ValidationError, match="trusted_proxies") as raised:
+        IsolatedSettings(**overrides)
+    assert entry in str(raised.value)
+
+
+def test_trusted_proxies_accept_addresses_and_networks_of_both_families() -> None:
+    entries = ["10.0.0.0/8", "127.0.0.1", "192.168.1.7/24", "::1", "fd00::/8"]
+    assert IsolatedSettings(trusted_proxies=entries).trusted_proxies == entries

@@ -6,6 +6,7 @@ is documented in the README and ``.env.example``.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
@@ -205,6 +206,21 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # Checked here, as the client address resolver will read them: a host name refuses to start
+        # instead of failing every request that carries X-Forwarded-For.
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network: entries are addresses or CIDRs "
+                    "such as 10.0.0.0/8 or 127.0.0.1, comma-separated (host names are not resolved)"
+                ) from None
+        return value
 
     @field_validator("revenuecat_product_tiers", mode="before")
     @classmethod
