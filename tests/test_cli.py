@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from devpocket.cli import build_parser, main
+from devpocket.cli import build_parser, main, metrics_directory
 from devpocket.ssh.secrets import generate_key_entry
+from tests.conftest import IsolatedSettings
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["openapi"]])
@@ -28,14 +31,20 @@ def test_openapi_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert "/api/v1/auth/login" in schema["paths"]
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _environment(env: dict[str, str]) -> dict[str, str]:
     # A real process: the CLI is the one reader of a real environment.
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DATABASE_", "REDIS_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "DATABASE_", "REDIS_", "PROMETHEUS_"))
     }
+    return {**clean, **env}
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devpocket", *args],
-        env={**clean, **env},
+        env=_environment(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,3 +91,78 @@ def test_rotate_refuses_to_generate_over_a_configured_key(tmp_path: Path) -> Non
     result = _run(["rotate-encryption-key", "--generate"], env)
     assert result.returncode != 0
     assert "ENCRYPTION_KEY" in result.stderr
+
+
+def _serve_until_started(env: dict[str, str]) -> str:
+    """Run `devpocket serve` on loopback until it has started (or failed to), then stop it.
+
+    Returns what it logged.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "devpocket", "serve", "--port", str(port)],
+        env=_environment({"LOG_FORMAT": "json", **env}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watchdog = threading.Timer(60, server.kill)
+    watchdog.start()
+    log: list[str] = []
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            log.append(line)
+            if "Application startup complete" in line:
+                break
+    finally:
+        watchdog.cancel()
+        server.terminate()
+        server.communicate(timeout=30)
+    return "".join(log)
+
+
+def test_serve_creates_a_missing_metrics_dir_with_one_worker(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    log = _serve_until_started(
+        {"DEVPOCKET_DATA_DIR": str(tmp_path / "data"), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    )
+    assert "Application startup complete" in log, log
+    assert metrics.is_dir()
+
+
+def test_serve_drops_earlier_metrics_files_and_keeps_other_files(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    stale = [metrics / "counter_999999999.db", metrics / "gauge_livesum_999999999.db"]
+    kept = [metrics / "devpocket.db", metrics / "notes.txt"]
+    for path in [*stale, *kept]:
+        path.write_text("left by an earlier run")
+    log = _serve_until_started(
+        {"DEVPOCKET_DATA_DIR": str(tmp_path / "data"), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    )
+    assert "Application startup complete" in log, log
+    assert not any(path.exists() for path in stale)
+    assert all(path.read_text() == "left by an earlier run" for path in kept)
+
+
+@pytest.mark.parametrize(
+    ("configured", "workers", "expected"),
+    [
+        (None, 1, None),
+        (None, 2, "data/prometheus"),
+        ("metrics", 1, "metrics"),
+        ("metrics", 4, "metrics"),
+    ],
+)
+def test_metrics_dir_is_the_configured_one_or_in_the_data_dir_with_several_workers(
+    tmp_path: Path, configured: str | None, workers: int, expected: str | None
+) -> None:
+    settings = IsolatedSettings(
+        data_dir=tmp_path / "data",
+        prometheus_multiproc_dir=None if configured is None else tmp_path / configured,
+    )
+    found = metrics_directory(settings, workers)
+    assert found == (None if expected is None else tmp_path / expected)

@@ -127,3 +127,13 @@ def test_a_trusted_proxy_that_is_not_an_address_or_network_refuses_to_load(entry
 def test_trusted_proxies_accept_addresses_and_networks_of_both_families() -> None:
     entries = ["10.0.0.0/8", "127.0.0.1", "192.168.1.7/24", "::1", "fd00::/8"]
     assert IsolatedSettings(trusted_proxies=entries).trusted_proxies == entries
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("", None), ("/run/metrics", Path("/run/metrics"))]
+)
+def test_an_empty_prometheus_multiproc_dir_is_unset_as_prometheus_client_reads_it(
+    given: str, expected: Path | None
+) -> None:
+    overrides: dict[str, Any] = {"prometheus_multiproc_dir": given}
+    assert IsolatedSettings(**overrides).prometheus_multiproc_dir == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,8 +37,12 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if settings.auto_migrate and not args.no_migrate:
         migrate.upgrade(settings)
-    if args.workers > 1:
-        _prepare_multiprocess_metrics(settings)
+    metrics = metrics_directory(settings, args.workers)
+    if metrics is not None:
+        prepare_metrics_directory(metrics)
+        # Written, not only read: prometheus-client reads it in each process as it is imported,
+        # and must not have been imported here first (it is not: nothing above imports it).
+        os.environ[_METRICS_DIR_ENV] = str(metrics)
     uvicorn.run(
         "devpocket.app:create_app",
         factory=True,
@@ -58,16 +62,29 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 _METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The files prometheus-client writes: <type>_<pid>.db (counter, gauge_livesum, histogram …).
+_METRICS_FILE = re.compile(r"(counter|gauge_[a-z]+|histogram|summary)_\d+\.db")
 
 
-def _prepare_multiprocess_metrics(settings: Settings) -> None:
-    """Workers share metrics through files; the directory must be empty when they start."""
-    # Not imported from devpocket.metrics: prometheus-client must not load in this process first.
-    directory = Path(os.environ.get(_METRICS_DIR_ENV) or settings.data_dir / "prometheus")
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    # Read by prometheus-client in each worker process as it imports.
-    os.environ[_METRICS_DIR_ENV] = str(directory)
+def metrics_directory(settings: Settings, workers: int) -> Path | None:
+    """Where processes keep metrics as files; None: in memory (one worker, nothing configured)."""
+    if settings.prometheus_multiproc_dir is not None:
+        return settings.prometheus_multiproc_dir
+    if workers > 1:
+        return settings.data_dir / "prometheus"
+    return None
+
+
+def prepare_metrics_directory(directory: Path) -> None:
+    """Create the directory, or drop the metrics files of earlier runs from it.
+
+    Values left there would be summed into every scrape. Only prometheus-client's own files go:
+    the operator may have pointed the variable at a directory that holds other things.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.iterdir():
+        if _METRICS_FILE.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Prometheus metrics: defined once here, recorded where things happen, served at ``/metrics``.
 
-With several worker processes (``devpocket serve --workers N``) the command points
-``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; prometheus-client then
-keeps each process's values in files there, and a scrape of any worker sums them.
+With several worker processes (``devpocket serve --workers N``), or when the operator sets it, the
+command points ``PROMETHEUS_MULTIPROC_DIR`` at a directory cleared of earlier runs' files before
+the app is imported; prometheus-client then keeps each process's values in files there, and a
+scrape of any worker sums them.
 """
 
 from __future__ import annotations

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     metrics_token: SecretStr | None = None
+    # Where prometheus-client keeps each process's values as files; with --workers > 1 the command
+    # defaults it into the data dir. Empty is unset, as prometheus-client reads it.
+    prometheus_multiproc_dir: Path | None = None
     health_check_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -206,6 +209,11 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("trusted_proxies")
     @classmethod
