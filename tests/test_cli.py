@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -70,6 +71,16 @@ def test_migrate_builds_the_default_sqlite_database(tmp_path: Path) -> None:
     assert (tmp_path / "devpocket.sqlite3").exists()
 
 
+def test_migrate_keeps_a_new_data_dir_and_its_files_to_the_owner(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = _run(["migrate"], {"DEVPOCKET_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    files = {path.name: stat.S_IMODE(path.stat().st_mode) for path in data_dir.iterdir()}
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert files["devpocket.sqlite3"] == 0o600
+    assert set(files.values()) == {0o600}
+
+
 def test_rotate_encryption_key_in_development(tmp_path: Path) -> None:
     env = {"DEVPOCKET_DATA_DIR": str(tmp_path)}
     assert _run(["migrate"], env).returncode == 0
@@ -130,7 +141,7 @@ def test_serve_creates_a_missing_metrics_dir_with_one_worker(tmp_path: Path) -> 
         {"DEVPOCKET_DATA_DIR": str(tmp_path / "data"), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     )
     assert "Application startup complete" in log, log
-    assert metrics.is_dir()
+    assert stat.S_IMODE(metrics.stat().st_mode) == 0o700
 
 
 def test_serve_drops_earlier_metrics_files_and_keeps_other_files(tmp_path: Path) -> None:

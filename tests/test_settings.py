@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,21 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
     assert len(first) >= 32
     secret_file = tmp_path / "jwt_secret_key"
     assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_generated_secret_creates_the_data_dir_for_the_owner_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "parent" / "data"
+    IsolatedSettings(data_dir=data_dir).jwt_signing_secret()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(data_dir.parent.stat().st_mode) == 0o700
+
+
+def test_an_existing_data_dir_keeps_the_mode_its_owner_gave_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o750)
+    IsolatedSettings(data_dir=data_dir).jwt_signing_secret()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o750
 
 
 def test_asymmetric_algorithm_needs_key_files(tmp_path: Path) -> None:

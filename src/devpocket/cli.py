@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from devpocket.settings import ConfigurationError, Settings
+from devpocket.settings import ConfigurationError, Settings, create_private_directory
 
 
 def _settings() -> Settings:
@@ -81,7 +81,7 @@ def prepare_metrics_directory(directory: Path) -> None:
     Values left there would be summed into every scrape. Only prometheus-client's own files go:
     the operator may have pointed the variable at a directory that holds other things.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    create_private_directory(directory)
     for path in directory.iterdir():
         if _METRICS_FILE.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)

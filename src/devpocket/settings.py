@@ -6,7 +6,9 @@ is documented in the README and ``.env.example``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import itertools
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
@@ -332,11 +334,23 @@ def is_placeholder(secret: SecretStr) -> bool:
     return len(value) < MIN_SECRET_LENGTH or value.lower() in PLACEHOLDER_SECRETS
 
 
+def create_private_directory(path: Path) -> None:
+    """Create ``path`` and any missing parent with mode 0700, readable by the owner only.
+
+    The data directory holds the database, password hashes and secrets. A directory that exists
+    keeps its mode: whoever made it chose who may read it.
+    """
+    missing = list(itertools.takewhile(lambda p: not p.exists(), [path, *path.parents]))
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another worker made it meanwhile
+            directory.mkdir(mode=0o700)
+
+
 def load_or_create_secret(path: Path, make: Callable[[], str] | None = None) -> str:
     """Read a generated secret, creating it with ``make`` (mode 0600) on first use."""
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private_directory(path.parent)
     value = make() if make is not None else secrets.token_urlsafe(48)
     try:
         with path.open("x", encoding="utf-8") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import anyio
@@ -39,3 +40,12 @@ async def test_upgrade_downgrade_upgrade_and_no_drift(
     await anyio.to_thread.run_sync(migrate.upgrade, settings)
     await anyio.to_thread.run_sync(migrate.check, settings)
     assert await _tables(empty_database_url) == set(Base.metadata.tables)
+
+
+async def test_upgrade_creates_the_default_sqlite_database_for_the_owner_only(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    await anyio.to_thread.run_sync(migrate.upgrade, IsolatedSettings(data_dir=data_dir))
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "devpocket.sqlite3").stat().st_mode) == 0o600

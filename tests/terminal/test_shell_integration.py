@@ -387,3 +387,9 @@ def test_integration_files_are_private_and_rewritten_when_changed(tmp_path: Path
     assert sorted(directory.rglob("*")) == sorted([*files, directory / "bash", directory / "zsh"])
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o600}
+
+
+def test_integration_files_create_a_missing_data_dir_for_the_owner_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    write_integration_files(data_dir / "shell-integration")
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700

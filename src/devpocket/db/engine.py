@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from devpocket.db.writer import UnitOfWorkSession
-from devpocket.settings import Settings
+from devpocket.settings import Settings, create_private_directory
 
 _SCHEMES = {
     "postgres": "postgresql+asyncpg",
@@ -41,6 +43,21 @@ def normalize_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def prepare_sqlite_file(url: str) -> None:
+    """Create the SQLite database file (mode 0600) and its directory (0700) when missing.
+
+    Left to SQLite, the file would be made 0644, readable by every local user with the password
+    hashes inside; its -wal and -shm files take the database file's mode.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    create_private_directory(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -53,9 +70,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 def create_engine(settings: Settings) -> AsyncEngine:
     url = normalize_database_url(settings.effective_database_url)
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         # Connections beyond pool_size are closed on return; for SQLite each is a thread and a
         # file open, so the pool keeps as many as requests run at once.
         engine = create_async_engine(

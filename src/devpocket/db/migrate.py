@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from devpocket.db.engine import normalize_database_url
+from devpocket.db.engine import normalize_database_url, prepare_sqlite_file
 from devpocket.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -16,11 +16,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # ConfigParser interpolation would mangle a % in a password.
-    url = normalize_database_url(settings.effective_database_url).replace("%", "%%")
-    config.set_main_option("sqlalchemy.url", url)
+    url = normalize_database_url(settings.effective_database_url)
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
+    # ConfigParser interpolation would mangle a % in a password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from devpocket.settings import create_private_directory
+
 BASH_SCRIPT = "bash/devpocket.bash"
 ZSH_DIRECTORY = "zsh"
 
@@ -302,7 +304,7 @@ def write_integration_files(directory: Path) -> None:
     Idempotent. Each file is replaced atomically: a shell starting meanwhile (another server
     process on this host) reads the old script or the new one, never half of one.
     """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    create_private_directory(directory)
     directory.chmod(0o700)
     for relative, text in _FILES.items():
         path = directory / relative
