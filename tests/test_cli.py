@@ -104,6 +104,30 @@ def test_rotate_refuses_to_generate_over_a_configured_key(tmp_path: Path) -> Non
     assert "ENCRYPTION_KEY" in result.stderr
 
 
+def test_serve_exits_when_its_port_is_taken(tmp_path: Path) -> None:
+    """Started, then unable to listen: shutdown cancels the first queries of the background jobs.
+
+    The process must still exit; with aiosqlite 0.22 it often waited for ever (ADR 6).
+    """
+    env = {"DEVPOCKET_DATA_DIR": str(tmp_path), "LOG_FORMAT": "json"}
+    _run(["migrate"], env)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for _ in range(3):  # it did not hang every time
+            done = subprocess.run(
+                [sys.executable, "-m", "devpocket", "serve", "--port", str(port)],
+                env=_environment(env),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode != 0
+            assert "address already in use" in done.stdout + done.stderr
+
+
 def _serve_until_started(env: dict[str, str]) -> str:
     """Run `devpocket serve` on loopback until it has started (or failed to), then stop it.
 
