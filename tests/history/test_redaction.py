@@ -50,6 +50,12 @@ MASKED = [
     ("curl -H 'Authorization: Bearer abc.def' https://api", f"curl -H 'Authorization: Bearer {R}' https://api"),
     ('curl -H "authorization: token abc" x', f'curl -H "authorization: token {R}" x'),
     ('curl -H "X-Api-Key: 1234" https://x', f'curl -H "X-Api-Key: {R}" https://x'),
+    ('http GET api.io Authorization:"Bearer abc"', f'http GET api.io Authorization:"Bearer {R}"'),
+    (
+        """python -c 'get(u, headers={"Authorization": "Bearer abc"})'""",
+        f"""python -c 'get(u, headers={{"Authorization": "Bearer {R}"}})'""",
+    ),
+    ("export DB_PASS=hunter2", f"export DB_PASS={R}"),
     ("curl -H 'Cookie: session=abc; b=1' x", f"curl -H 'Cookie: {R}' x"),
     # url_credentials and url_query
     ("git clone https://user:pa55@git.io/r.git", f"git clone https://user:{R}@git.io/r.git"),
@@ -123,6 +129,8 @@ def test_redacting_twice_changes_nothing_more(line: str) -> None:
         ("AWS_SECRET_ACCESS_KEY", True),
         ("github_token", True),
         ("DB_PASSWORD", True),
+        ("SMTP_PASS", True),
+        ("BYPASS_CACHE", False),
         ("MYSQL_PWD", True),
         ("PGPASSWORD", True),
         ("db.password", True),

@@ -54,8 +54,8 @@ REDACTED = "[REDACTED]"
 # backtracking on long outputs). A comma ends it only before another ``name=``
 # (``-o username=bob,password=…``).
 _WORD = r"""(?:[^\s'"`;&|<>(),]|,(?![A-Za-z_]\w*=)|'[^'\n]*'|"(?:[^"\\\n]|\\.)*")+"""
-_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "token", "tokens"})
-_SECRET_NAMES = frozenset({"pgpassword", "pass", "key", "auth", "rediscli_auth"})
+_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "pass", "secret", "token", "tokens"})
+_SECRET_NAMES = frozenset({"pgpassword", "key", "auth", "rediscli_auth"})
 _SECRET_SUFFIXES = ("_key", "_pwd", "apikey")
 # Every secret name, option and parameter contains one of these: text without any skips the
 # rules that look for names (most terminal output).
@@ -167,7 +167,8 @@ _RULES = (
     _Rule(
         "header",
         re.compile(
-            r"(?i)\b(?:proxy-)?authorization\s*:\s*"
+            # The name may be quoted: `Authorization:"Bearer …"` (HTTPie), a JSON or dict key.
+            r"(?i)\b(?:proxy-)?authorization[\"']?\s*:\s*[\"']?"
             r"(?:(?:bearer|basic|token|digest|apikey|key|otp)\s+)?(?P<value>[^\s'\"]+)"
         ),
         (("authorization",),),
