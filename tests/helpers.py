@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +68,10 @@ async def register(
         refresh_token=body["refresh_token"],
         user_id=body["user"]["id"],
     )
+
+
+async def condition_holds(check: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Until ``check()`` is true: for server state that no event announces (polled)."""
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - there is nothing to wait on
+            await asyncio.sleep(0.02)

@@ -124,8 +124,9 @@ async def test_terminal_sessions_follow_the_plan(tmp_path: Path, tier: str, expe
         assert registry.user_limit(tier) == expected
         owner = SessionOwner(uuid.uuid4(), None, tier)
         if expected:
-            registry.check_capacity(owner)
+            with registry.reserve(owner):
+                pass
         else:
-            with pytest.raises(SessionLimitReached) as refused:
-                registry.check_capacity(owner)
+            with pytest.raises(SessionLimitReached) as refused, registry.reserve(owner):
+                pass
             assert refused.value.code == "session_limit_reached"

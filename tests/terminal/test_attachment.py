@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import condition_holds
 from tests.terminal.live import LiveServer
 
 COUNTING = "for i in $(seq 1 300); do echo line-$i; sleep 0.002; done; echo count-$((0))-done"
@@ -102,6 +103,35 @@ async def test_a_slow_reader_holds_the_program_with_bounded_server_memory(
         term.socket.transport.resume_reading()
         output = await term.output_contains(session_id, "zz-0-done\r\n", timeout=60)
     assert output.count("Z") == total
+
+
+async def test_a_socket_attaching_at_the_end_resumes_a_session_its_laggard_paused(
+    live: LiveServer,
+) -> None:
+    account = await live.account()
+    async with live.terminal(account, receive_buffer=64 * 1024) as slow:
+        session_id = await slow.create_local()
+        await slow.ready(session_id)
+        slow.socket.transport.pause_reading()
+        await slow.run(session_id, "head -c 20000000 /dev/zero | tr '\\000' '\\132'")
+        session = live.app.state.ctx.terminals.get(session_id)
+        await condition_holds(lambda: session.paused)
+        async with live.terminal(account) as fresh:
+            await fresh.control(
+                action="attach_session", session_id=session_id, since=session.stream.end
+            )
+            attached = await fresh.action("session_attached")
+            fresh.next_seq[session_id] = attached["data"]["seq"]
+            # The program runs again: output reaches the socket that keeps up.
+            await fresh.until(lambda f: f["type"] == "data", timeout=10)
+            assert not session.paused
+            await fresh.send("data", "\x03", session_id)
+            await fresh.run(session_id, "echo resumed-$((2*21))")
+            await fresh.output_contains(session_id, "resumed-42", timeout=30)
+            # Closing while the laggard still holds it back ends cleanly for both sockets.
+            await fresh.control(action="close_session", session_id=session_id)
+            closed = await fresh.action("session_closed", timeout=10)
+    assert closed["data"]["reason"] == "closed_by_user"
 
 
 async def test_output_beyond_the_buffer_is_reported_lost_and_the_rest_replayed(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -11,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from devpocket.terminal.protocol import CloseCode
 from tests.conftest import SettingsFactory
-from tests.helpers import data
+from tests.helpers import condition_holds, data
 from tests.terminal.live import LiveServer, live_server
 
 
@@ -33,6 +35,59 @@ async def test_a_user_beyond_the_plans_session_limit_gets_a_session_error(
     # Another user has sessions of their own to start.
     async with live.terminal(await live.account()) as other:
         await other.create_local()
+
+
+async def test_a_burst_of_creates_cannot_pass_the_plans_session_limit(live: LiveServer) -> None:
+    """Each open takes awaits: the limit must count the sessions still being opened."""
+    account = await live.account()
+    async with live.terminal(account) as term:
+        for _ in range(6):
+            await term.control(action="create_session", type="local")
+        answers = [
+            await term.until(
+                lambda f: (
+                    f["type"] == "control"
+                    and f["data"]["action"] in {"session_created", "session_error"}
+                )
+            )
+            for _ in range(6)
+        ]
+    created = [a for a in answers if a["data"]["action"] == "session_created"]
+    refused = [a for a in answers if a["data"]["action"] == "session_error"]
+    assert len(created) == 2
+    assert {a["data"]["code"] for a in refused} == {"session_limit_reached"}
+    assert len(live.app.state.ctx.terminals.sessions_of(uuid.UUID(account.user_id))) == 2
+
+
+async def test_a_socket_gone_while_its_session_opens_leaves_a_session_not_a_stray_shell(
+    live: LiveServer,
+) -> None:
+    """A phone losing signal just after asking: the shell opened is a session to reattach to."""
+    account = await live.account()
+    before = _ptys()
+    async with live.terminal(account) as term:
+        await term.control(action="create_session", type="local")
+    # The socket is closed at once, whatever stage the opening had reached.
+    registry = live.app.state.ctx.terminals
+    user_id = uuid.UUID(account.user_id)
+    await condition_holds(lambda: bool(registry.sessions_of(user_id)))
+    [session] = registry.sessions_of(user_id)
+    await session.close("closed_by_user")
+    await session.closed.wait()
+    assert _ptys() == before
+
+
+def _ptys() -> int:
+    """PTY masters this process holds open."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if _target(fd) == "/dev/ptmx")
+
+
+def _target(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:  # closed while listing
+        return ""
 
 
 async def test_a_detached_session_ends_after_the_timeout(live: LiveServer) -> None:

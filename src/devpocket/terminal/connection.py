@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import structlog
 from anyio.abc import TaskGroup
 from pydantic import ValidationError
@@ -181,7 +182,12 @@ class TerminalConnection:
 
     async def _open(self, request: SessionCreate, data: dict[str, Any]) -> None:
         try:
-            session = await service.open_session(self.ctx, self.owner, request)
+            # Not given up half-way when the socket goes (a phone losing signal just after
+            # asking): a shell or a PTY would be left that no session owns. Opening is bounded
+            # (an SSH session gets service.OPEN_SECONDS); a session opened for a gone socket
+            # waits for a reattach like any detached one.
+            with anyio.CancelScope(shield=True):
+                session = await service.open_session(self.ctx, self.owner, request)
         except AppError as exc:
             await self.send(_session_error(exc.message, exc.code, data))
             return

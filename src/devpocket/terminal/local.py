@@ -222,6 +222,7 @@ class LocalProcess:
     def close(self) -> None:
         """Release the PTY and its pipe once the program is gone (called after the end)."""
         self.pause_reading()
+        self._ended = True  # nothing to read any more: resume_reading stays a no-op
         if self._pending_input:
             self._loop.remove_writer(self._master)
             self._pending_input.clear()

@@ -33,3 +33,7 @@ class TerminalProcess(Protocol):
 
     async def terminate(self) -> None:
         """End the program and everything it started; returns when it has ended."""
+
+    def close(self) -> None:
+        """Release what is left (descriptors, connections) once the program has ended and its
+        output is read; idempotent."""

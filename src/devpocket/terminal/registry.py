@@ -8,8 +8,10 @@ ends after the detach timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import structlog
@@ -50,6 +52,7 @@ class SessionRegistry:
         self._integration_dir = integration_dir
         self._sessions: dict[str, TerminalSession] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._opening: Counter[uuid.UUID] = Counter()  # sessions being opened, by user
         self.on_start: Recorder | None = None
         self.on_end: Recorder | None = None
         self.on_block: BlockRecorder | None = None
@@ -86,36 +89,50 @@ class SessionRegistry:
         # Unlimited for the plan still stops at what this server runs at once.
         return self.settings.terminal_sessions_max if limit == UNLIMITED else limit
 
-    def check_capacity(self, owner: SessionOwner) -> None:
+    @contextlib.contextmanager
+    def reserve(self, owner: SessionOwner) -> Iterator[None]:
+        """A place for a session being opened, counted until it is adopted or fails.
+
+        Opening takes awaits (a shell starting, an SSH login): without the reservation, a burst
+        of creates would all pass the limits before any of them counted.
+        """
         if self.closing:
             raise RateLimited("The server is shutting down.", retry_after=5, code="server_closing")
-        if len(self._sessions) >= self.settings.terminal_sessions_max:
+        if len(self._sessions) + sum(self._opening.values()) >= self.settings.terminal_sessions_max:
             raise SessionLimitReached(
                 "This server runs as many terminal sessions as it can.", retry_after=30
             )
         limit = self.user_limit(owner.tier)
-        if len(self.sessions_of(owner.user_id)) >= limit:
+        user = owner.user_id
+        if len(self.sessions_of(user)) + self._opening[user] >= limit:
             raise SessionLimitReached(
                 f"Your plan allows {limit} terminal sessions at once: close one first.",
                 retry_after=60,
             )
+        self._opening[user] += 1
+        try:
+            yield
+        finally:
+            self._opening[user] -= 1
+            if not self._opening[user]:
+                del self._opening[user]
 
     async def create_local(self, owner: SessionOwner, spec: LocalSpec) -> TerminalSession:
         if not self.settings.local_shell_allowed:
             raise PermissionDenied(
                 "Local shells are turned off on this server.", code="local_shell_disabled"
             )
-        self.check_capacity(owner)
-        shell = choose_shell(spec.program, self.settings.terminal_shell)
-        env = base_environment(shell)
-        launch = shell_integration.shell_launch(shell, self._integration_dir)
-        env.update(check_env(spec.env))
-        env.update(launch.env)
-        cwd = choose_cwd(spec.cwd, Path(env["HOME"]))
-        process = await LocalProcess.spawn(
-            launch.argv, relay=self.relay, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
-        )
-        return await self.adopt(owner, "local", process, program=shell)
+        with self.reserve(owner):
+            shell = choose_shell(spec.program, self.settings.terminal_shell)
+            env = base_environment(shell)
+            launch = shell_integration.shell_launch(shell, self._integration_dir)
+            env.update(check_env(spec.env))
+            env.update(launch.env)
+            cwd = choose_cwd(spec.cwd, Path(env["HOME"]))
+            process = await LocalProcess.spawn(
+                launch.argv, relay=self.relay, env=env, cwd=cwd, cols=spec.cols, rows=spec.rows
+            )
+            return await self.adopt(owner, "local", process, program=shell)
 
     async def adopt(
         self,

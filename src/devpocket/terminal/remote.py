@@ -233,6 +233,9 @@ class RemoteProcess:
         await self._stack.aclose()
         return self.exit_status
 
+    def close(self) -> None:
+        """Nothing left to release: :meth:`wait` closed the connection when the shell ended."""
+
     async def terminate(self) -> None:
         if self._channel is not None:
             self._channel.close()

@@ -53,7 +53,13 @@ async def open_session(
 async def _open_ssh(
     ctx: AppContext, owner: SessionOwner, request: SessionCreate
 ) -> TerminalSession:
-    ctx.terminals.check_capacity(owner)
+    with ctx.terminals.reserve(owner):
+        return await _reserved_ssh(ctx, owner, request)
+
+
+async def _reserved_ssh(
+    ctx: AppContext, owner: SessionOwner, request: SessionCreate
+) -> TerminalSession:
     profile_id = request.ssh_profile_id or (request.profile.id if request.profile else None)
     async with ctx.sessionmaker() as db:
         profile = await _saved_profile(db, owner.user_id, profile_id, inline=request.profile)

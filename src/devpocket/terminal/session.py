@@ -168,11 +168,22 @@ class TerminalSession:
     def attach(self, attachment: Attachment) -> None:
         self.attachments.add(attachment)
         self.counters.last_activity = datetime.now(UTC)
+        self._resume_unless_all_behind()
 
     def detach(self, attachment: Attachment) -> None:
         self.attachments.discard(attachment)
-        if self._paused and not self.attachments:
-            # Nobody is watching: keep the program running; the buffer keeps the latest output.
+        self._resume_unless_all_behind()
+
+    def _resume_unless_all_behind(self) -> None:
+        """Reading resumes once a client is close to the end (one that has just attached there,
+        or the one left when the laggards went), or nobody is watching: the program then keeps
+        running and the buffer keeps its latest output."""
+        if not self._paused:
+            return
+        end = self.stream.end
+        if not self.attachments or any(
+            end - attachment.cursor <= self._low_water for attachment in self.attachments
+        ):
             self._paused = False
             self.process.resume_reading()
 
@@ -186,6 +197,7 @@ class TerminalSession:
                 await self._output_ended.wait()
         except TimeoutError:
             await self.process.terminate()  # something in the background still holds the PTY
+        self.process.close()
         offset, text = self.stream.append(b"", final=True)
         if text:
             self._scanner.feed(text, offset)
