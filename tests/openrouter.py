@@ -4,8 +4,10 @@ app uses (``/key``, ``/models``, ``/chat/completions`` with and without streamin
 Tests script the answers for a path with :meth:`FakeOpenRouter.script`; unscripted requests get
 realistic defaults: keys starting with ``sk-or-good`` are valid, others get OpenRouter's 401,
 unknown models its 400, and completions answer :meth:`FakeOpenRouter.default_completion`'s text
-(as SSE when the request asks for ``"stream": true``). Every request is recorded. Plain helper
-code, no fixtures: a conftest wraps :func:`serving_openrouter` in a fixture.
+(as SSE when the request asks for ``"stream": true``). Every request is recorded
+(:meth:`FakeOpenRouter.arrived` waits for them), and a scripted answer can be held until the test
+releases it (``FakeResponse.hold``). Plain helper code, no fixtures: a conftest wraps
+:func:`serving_openrouter` in a fixture.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class FakeResponse:
     # Before the status line, and before each stream chunk.
     delay: float = 0.0
     chunk_delay: float = 0.0
+    # When given, the answer waits for it (after ``delay``): an upstream stalled until released.
+    hold: asyncio.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ class FakeOpenRouter:
     completion_content: str = DEFAULT_CONTENT
     _scripts: dict[str, deque[FakeResponse]] = field(default_factory=dict)
     _connections: set[asyncio.Task[None]] = field(default_factory=set)
+    _arrival: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def url(self) -> str:
@@ -198,6 +203,11 @@ class FakeOpenRouter:
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.path == _route(path)]
+
+    async def arrived(self, path: str, count: int = 1) -> None:
+        """Wait until ``count`` requests to ``path`` have arrived (answered or held)."""
+        async with self._arrival:
+            await self._arrival.wait_for(lambda: len(self.requests_to(path)) >= count)
 
     def _answer(self, request: RecordedRequest) -> FakeResponse:
         queue = self._scripts.get(request.path)
@@ -215,6 +225,7 @@ class FakeOpenRouter:
             headers={**default.headers, **scripted.headers},
             delay=scripted.delay,
             chunk_delay=scripted.chunk_delay,
+            hold=scripted.hold,
         )
 
     def _default(self, request: RecordedRequest) -> FakeResponse:
@@ -244,9 +255,13 @@ class FakeOpenRouter:
         try:
             # Keep-alive: one connection carries requests until the client closes it.
             while (request := await _read_request(reader)) is not None:
-                self.requests.append(request)
+                async with self._arrival:
+                    self.requests.append(request)
+                    self._arrival.notify_all()
                 response = self._answer(request)
                 await asyncio.sleep(response.delay)
+                if response.hold is not None:
+                    await response.hold.wait()
                 if response.stream_chunks is not None:
                     await _write_stream(writer, response)
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,13 @@ from devpocket.db.base import Base
 from devpocket.db.models import CommandHistory
 from tests.conftest import SettingsFactory, serving
 from tests.helpers import Account, data, error, register
-from tests.openrouter import FakeOpenRouter, FakeResponse, serving_openrouter
+from tests.openrouter import (
+    FakeOpenRouter,
+    FakeResponse,
+    serving_openrouter,
+    stream_chunks,
+    stream_error,
+)
 
 AI = "/api/v1/ai"
 GOOD_KEY = "sk-or-good-0123456789abcdef"
@@ -109,6 +116,90 @@ async def test_monthly_allowance_is_enforced(
     )
     answer = error(refused, 403, "ai_quota_exceeded")
     assert answer["details"]["limit"] == 3
+
+
+async def _ai_requests_used(client: httpx.AsyncClient, account: Account) -> int:
+    usage = data(
+        await client.get("/api/v1/subscriptions/usage/ai_requests", headers=account.headers)
+    )
+    used: int = usage["used"]
+    return used
+
+
+async def test_concurrent_requests_beyond_the_allowance_are_refused(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter
+) -> None:
+    _, client, account = ai  # an allowance of 3
+    fake.default_completion(json.dumps(EXPLANATION))
+    responses = await asyncio.gather(
+        *(
+            client.post(f"{AI}/explain-command", json={"command": f"echo {n}"},
+                        headers=_headers(account))
+            for n in range(6)
+        )
+    )  # fmt: skip
+    answered = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(answered) == 3
+    for response in refused:
+        error(response, 403, "ai_quota_exceeded")
+    assert len(_completions(fake)) == 3
+    assert await _ai_requests_used(client, account) == 3
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
+async def test_a_stalled_upstream_call_holds_up_no_other_users_write(
+    settings_factory: SettingsFactory, fake: FakeOpenRouter, accept: str
+) -> None:
+    # Should the login wait for the stalled call (SQLite's writer lock), the call's timeout
+    # ends it first and the login finishes second: the test fails instead of hanging.
+    settings = settings_factory(openrouter_api_base_url=fake.url, ai_timeout_seconds=10)
+    fake.default_completion(json.dumps(EXPLANATION))
+    release = asyncio.Event()
+    fake.script("/chat/completions", FakeResponse(hold=release))
+    async with serving(settings) as (_, client):
+        caller, other = await register(client), await register(client)
+        headers = _headers(caller, Accept=accept)
+        stalled = asyncio.create_task(
+            client.post(f"{AI}/explain-command", json={"command": "ls"}, headers=headers)
+        )
+        await fake.arrived("/chat/completions")
+        credentials = {"email": other.email, "password": other.password}
+        login = asyncio.create_task(client.post("/api/v1/auth/login", json=credentials))
+        finished, _ = await asyncio.wait({stalled, login}, return_when=asyncio.FIRST_COMPLETED)
+        assert finished == {login}
+        data(login.result())
+        release.set()
+        answered = await stalled
+        assert answered.status_code == 200, answered.text
+        assert await _ai_requests_used(client, caller) == 1
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
+async def test_a_failed_upstream_call_is_not_counted(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter, accept: str
+) -> None:
+    _, client, account = ai
+    refusal = {"error": {"code": 402, "message": "Insufficient credits"}}
+    fake.script("/chat/completions", FakeResponse(status=402, json=refusal))
+    response = await client.post(
+        f"{AI}/explain-command", json={"command": "ls"}, headers=_headers(account, Accept=accept)
+    )
+    error(response, 402, "ai_insufficient_credits")
+    assert await _ai_requests_used(client, account) == 0
+
+
+async def test_a_stream_that_breaks_off_midway_is_counted(
+    ai: tuple[FastAPI, httpx.AsyncClient, Account], fake: FakeOpenRouter
+) -> None:
+    _, client, account = ai
+    chunks = [*stream_chunks(["It lists"], done=False)[:2], stream_error(502, "Provider died")]
+    fake.script("/chat/completions", FakeResponse(stream_chunks=chunks))
+    headers = _headers(account, Accept="text/event-stream")
+    response = await client.post(f"{AI}/explain-command", json={"command": "ls"}, headers=headers)
+    assert response.status_code == 200
+    assert "event: error" in response.text
+    assert await _ai_requests_used(client, account) == 1
 
 
 async def test_error_explanation_with_fix_risks(

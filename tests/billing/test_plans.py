@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devpocket.billing.plans import PlanLimits, plan_for
-from devpocket.billing.usage import consume_ai_request
+from devpocket.billing.usage import count_ai_request
 from devpocket.errors import PermissionDenied
 from devpocket.terminal.registry import SessionLimitReached, SessionRegistry
 from devpocket.terminal.session import SessionOwner
@@ -95,15 +95,14 @@ async def test_ai_requests_stop_at_the_plans_monthly_limit_naming_it(
     settings = settings_factory(ai_requests_per_month_free=1, ai_requests_per_month_team=0)
     async with serving(settings) as (app, client):
         user_id = uuid.UUID((await register(client)).user_id)
-        async with app.state.ctx.sessionmaker() as db:
-            await consume_ai_request(db, settings, user_id, "free")
-            with pytest.raises(PermissionDenied) as refused:
-                await consume_ai_request(db, settings, user_id, "free")
-            with pytest.raises(PermissionDenied) as off:
-                await consume_ai_request(db, settings, user_id, "team")
-            await db.rollback()
+        sessions = app.state.ctx.sessionmaker
+        await count_ai_request(sessions, settings, user_id, "free")
+        with pytest.raises(PermissionDenied) as refused:
+            await count_ai_request(sessions, settings, user_id, "free")
+        with pytest.raises(PermissionDenied) as off:
+            await count_ai_request(sessions, settings, user_id, "team")
     assert refused.value.code == "ai_quota_exceeded"
-    assert refused.value.details["feature"] == "ai_requests"
+    assert (refused.value.details["feature"], refused.value.details["used"]) == ("ai_requests", 1)
     assert (refused.value.details["plan"], refused.value.details["limit"]) == ("free", 1)
     assert "not part of the Team plan" in off.value.message
 

@@ -26,7 +26,6 @@ from devpocket.ai.schemas import (
 from devpocket.ai.streaming import open_stream, sse_body
 from devpocket.api import API_PREFIX, make_router
 from devpocket.auth.deps import Authenticated, CurrentAuth
-from devpocket.billing.usage import consume_ai_request
 from devpocket.db.session import DbSession
 from devpocket.deps import Ctx
 from devpocket.envelope import Envelope, error_responses, ok
@@ -78,11 +77,11 @@ async def models(auth: CurrentAuth, ctx: Ctx) -> Envelope[ModelList]:
 
 @router.post("/suggest-command", summary="Commands for a request in plain language, with risks")
 async def suggest_command(
-    request: Request, data: SuggestCommandRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx,
+    request: Request, data: SuggestCommandRequest, auth: CurrentAuth, ctx: Ctx,
     key: OpenRouterKey = None,
 ) -> Envelope[SuggestAnswer]:  # fmt: skip
     caller = _caller(request, auth, key, data.api_key)
-    return ok(await service.suggest(db, ctx, caller, data))
+    return ok(await service.suggest(ctx, caller, data))
 
 
 @router.post(
@@ -92,16 +91,16 @@ async def suggest_command(
     summary="What a command does, part by part, with its risks (SSE with Accept: event-stream)",
 )
 async def explain_command(
-    request: Request, data: ExplainCommandRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx,
+    request: Request, data: ExplainCommandRequest, auth: CurrentAuth, ctx: Ctx,
     key: OpenRouterKey = None,
 ) -> Any:  # fmt: skip
     caller = _caller(request, auth, key, data.api_key)
     if not _wants_stream(request):
-        return ok(await service.explain(db, ctx, caller, data))
+        return ok(await service.explain(ctx, caller, data))
     risk = classify(data.command)
     messages = prompts.explain_messages(data.command, stream=True)
     extra = {"risk": risk.level.value, "risk_reasons": list(risk.reasons)}
-    return await _stream(db, ctx, caller, data.model, messages, extra)
+    return await _stream(ctx, caller, data.model, messages, extra)
 
 
 @router.post(
@@ -111,21 +110,21 @@ async def explain_command(
     summary="Likely cause of a failed command and fixes (SSE with Accept: text/event-stream)",
 )
 async def explain_error(
-    request: Request, data: ExplainErrorRequest, auth: CurrentAuth, db: DbSession, ctx: Ctx,
+    request: Request, data: ExplainErrorRequest, auth: CurrentAuth, ctx: Ctx,
     key: OpenRouterKey = None,
 ) -> Any:  # fmt: skip
     caller = _caller(request, auth, key, data.api_key)
-    return await _explain_failure(request, db, ctx, caller, data)
+    return await _explain_failure(request, ctx, caller, data)
 
 
 async def _explain_failure(
-    request: Request, db: DbSession, ctx: Ctx, caller: service.Caller, data: ExplainErrorRequest
+    request: Request, ctx: Ctx, caller: service.Caller, data: ExplainErrorRequest
 ) -> Any:
     """A failed command's explanation, as one answer or as a stream (explain-error and -block)."""
     if not _wants_stream(request):
-        return ok(await service.explain_error(db, ctx, caller, data))
+        return ok(await service.explain_error(ctx, caller, data))
     messages = prompts.error_messages(data.command, data.output, data.exit_code, stream=True)
-    return await _stream(db, ctx, caller, data.model, messages, {})
+    return await _stream(ctx, caller, data.model, messages, {})
 
 
 @router.post(
@@ -141,18 +140,20 @@ async def explain_block(
     data = data or ExplainBlockRequest()
     caller = _caller(request, auth, key, data.api_key)
     failed = await service.block_as_error(db, auth.user_id, block_id, data.model)
-    return await _explain_failure(request, db, ctx, caller, failed)
+    return await _explain_failure(request, ctx, caller, failed)
 
 
 async def _stream(
-    db: DbSession, ctx: Ctx, caller: service.Caller, model: str | None,
-    messages: list[dict[str, str]], extra: dict[str, Any],
+    ctx: Ctx, caller: service.Caller, model: str | None, messages: list[dict[str, str]],
+    extra: dict[str, Any],
 ) -> StreamingResponse:  # fmt: skip
-    await consume_ai_request(db, ctx.settings, caller.user_id, caller.tier)
     chosen = model or ctx.settings.ai_default_model
-    events = await open_stream(
-        ctx, lambda: ctx.openrouter.chat_stream(caller.api_key, model=chosen, messages=messages)
-    )
+    # Given back if the stream fails before its first event; once it runs, it stays counted.
+    async with service.counted(ctx, caller):
+        events = await open_stream(
+            ctx,
+            lambda: ctx.openrouter.chat_stream(caller.api_key, model=chosen, messages=messages),
+        )
 
     def done(usage: StreamEvent | None) -> dict[str, Any]:
         counted = usage.usage if usage else None

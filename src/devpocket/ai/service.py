@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from devpocket.ai.schemas import (
     SuggestCommandRequest,
     Suggestion,
 )
-from devpocket.billing.usage import consume_ai_request
+from devpocket.billing.usage import counted_ai_request
 from devpocket.context import AppContext
 from devpocket.errors import AppError, InvalidInput, NotFound
 from devpocket.terminal.repository import get_block
@@ -65,8 +66,12 @@ def _accounting(usage: Usage, cached: bool) -> dict[str, Any]:
     }
 
 
+def counted(ctx: AppContext, caller: Caller) -> AbstractAsyncContextManager[None]:
+    """One request against the caller's monthly allowance, given back if the work inside fails."""
+    return counted_ai_request(ctx.sessionmaker, ctx.settings, caller.user_id, caller.tier)
+
+
 async def _answer(
-    db: AsyncSession,
     ctx: AppContext,
     caller: Caller,
     key: str,
@@ -77,21 +82,19 @@ async def _answer(
     remembered = await cache.get(key)
     if remembered is not None:
         return {**remembered, "cached": True}
-    await consume_ai_request(db, ctx.settings, caller.user_id, caller.tier)
-    started = time.perf_counter()
-    try:
-        answer: dict[str, Any] = await produce()
-    except AppError as error:
-        metrics.observe_ai_call(error.code, time.perf_counter() - started)
-        raise
+    async with counted(ctx, caller):
+        started = time.perf_counter()
+        try:
+            answer: dict[str, Any] = await produce()
+        except AppError as error:
+            metrics.observe_ai_call(error.code, time.perf_counter() - started)
+            raise
     metrics.observe_ai_call("success", time.perf_counter() - started)
     await cache.put(key, answer)
     return answer
 
 
-async def suggest(
-    db: AsyncSession, ctx: AppContext, caller: Caller, data: SuggestCommandRequest
-) -> SuggestAnswer:
+async def suggest(ctx: AppContext, caller: Caller, data: SuggestCommandRequest) -> SuggestAnswer:
     model = data.model or ctx.settings.ai_default_model
     context = data.context.model_dump() if data.context else None
     personal = caller.user_id if context else None
@@ -115,12 +118,10 @@ async def suggest(
             )
         return {"suggestions": suggestions, **_accounting(usage, cached=False)}
 
-    return SuggestAnswer.model_validate(await _answer(db, ctx, caller, key, produce))
+    return SuggestAnswer.model_validate(await _answer(ctx, caller, key, produce))
 
 
-async def explain(
-    db: AsyncSession, ctx: AppContext, caller: Caller, data: ExplainCommandRequest
-) -> ExplainAnswer:
+async def explain(ctx: AppContext, caller: Caller, data: ExplainCommandRequest) -> ExplainAnswer:
     model = data.model or ctx.settings.ai_default_model
     key = cache_key("explain", model, {"command": data.command}, None)
 
@@ -142,7 +143,7 @@ async def explain(
             **_accounting(usage, cached=False),
         }
 
-    return ExplainAnswer.model_validate(await _answer(db, ctx, caller, key, produce))
+    return ExplainAnswer.model_validate(await _answer(ctx, caller, key, produce))
 
 
 async def block_as_error(
@@ -164,9 +165,7 @@ async def block_as_error(
     )
 
 
-async def explain_error(
-    db: AsyncSession, ctx: AppContext, caller: Caller, data: ExplainErrorRequest
-) -> ErrorAnswer:
+async def explain_error(ctx: AppContext, caller: Caller, data: ExplainErrorRequest) -> ErrorAnswer:
     model = data.model or ctx.settings.ai_default_model
     inputs = {"command": data.command, "output": data.output, "exit_code": data.exit_code}
     key = cache_key("explain-error", model, inputs, caller.user_id)
@@ -182,7 +181,7 @@ async def explain_error(
             **_accounting(usage, cached=False),
         }
 
-    return ErrorAnswer.model_validate(await _answer(db, ctx, caller, key, produce))
+    return ErrorAnswer.model_validate(await _answer(ctx, caller, key, produce))
 
 
 def _fix(description: str, command: str | None) -> Fix:
