@@ -111,6 +111,26 @@ async def test_closing_a_session_ends_its_whole_process_group(live: LiveServer) 
         raise AssertionError("the background job outlived its session")
 
 
+async def test_closing_a_session_ends_a_job_that_ignores_the_hang_up(live: LiveServer) -> None:
+    """nohup-like, in a process group of its own (job control): only its session unites them."""
+    account = await live.account()
+    async with live.terminal(account) as term:
+        session_id = await term.create_local()
+        line = "(trap '' HUP; exec sleep 300) & echo nohup-pid=$!"
+        pid = await term.printed_number(session_id, "nohup-pid", line)
+        os.kill(pid, 0)  # running
+        await term.control(action="close_session", session_id=session_id)
+        await term.action("session_closed")
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("a job that ignores SIGHUP outlived its session")
+
+
 async def test_the_shell_gets_a_terminal_and_not_the_servers_secrets(live: LiveServer) -> None:
     account = await live.account()
     async with live.terminal(account) as term:

@@ -213,7 +213,27 @@ class LocalProcess:
         except TimeoutError:
             self._signal(signal.SIGKILL)
             await self._process.wait()
+        self._kill_session_rest()
         self.close()
+
+    def _kill_session_rest(self) -> None:
+        """Kill what is left of the shell's session: jobs run in process groups of their own,
+        and one that ignored the hang-up (``nohup``) would otherwise outlive the session.
+
+        The session id is the shell's pid (``setsid``), which Linux does not give to another
+        process while any member of the session lives.
+        """
+        session = str(self._process.pid)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):  # gone meanwhile, or not ours to read
+                continue
+            if stat[3] == session:  # state, ppid, pgrp, session, …
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry.name), signal.SIGKILL)
 
     def _signal(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
