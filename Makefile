@@ -78,6 +78,7 @@ bench: $(STAMP) ## benchmark with wrk on SQLite and PostgreSQL + Redis, then SSH
 	$(BIN)/python bench/terminal.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/history.py $(filter --quick,$(ARGS))
 	$(BIN)/python bench/sync.py $(filter --quick,$(ARGS))
+	$(BIN)/python bench/marks.py
 
 bench-smoke: $(STAMP) ## the CI smoke run, under a minute: wrk on both backends, SSH and AI, --quick
 	$(BIN)/python bench/run.py --quick

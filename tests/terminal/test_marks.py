@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
+from typing import Any
+
 import pytest
 
-from devpocket.terminal.marks import MAX_SEQUENCE, Mark, MarkKind, MarkScanner
+from devpocket.terminal.marks import MAX_SEQUENCE, Mark, MarkKind, MarkScanner, parse_payload
 
 BEL = "\x07"
 ST = "\x1b\\"
@@ -143,6 +147,20 @@ def test_other_escape_sequences_are_ignored(sequence: str) -> None:
     assert marks == [Mark("command_start", len(text) - 8, len(text), None)]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    ["133;A", "133;D;1", "633;E", "633;E;x;y", "633;P;Cwd=/", "633;P;Cwd=/a;n", "0;title", "133",
+     "133;", "133;Z", "133;AB", "133;E;ls", "1330;A", "633;P", "633;P;Other=1", "633;Q", ";133;A"],
+)  # fmt: skip
+def test_a_sequence_is_a_mark_exactly_when_its_payload_parses_as_one(payload: str) -> None:
+    """The scanner's quick search and the parser agree on what a mark is."""
+    parsed = parse_payload(payload)
+
+    found = scan(f"\x1b]{payload}\x07")
+
+    assert [(mark.kind, mark.value) for mark in found] == ([] if parsed is None else [parsed])
+
+
 def test_sequence_cut_short_by_another_escape_is_ignored() -> None:
     text = "\x1b]133;A\x1b[0m\x1b]133;B\x07"
 
@@ -167,6 +185,56 @@ def test_sequence_just_under_the_limit_is_kept_across_chunks() -> None:
     marks = scan(text[:100], text[100:5000], text[5000:])
 
     assert marks == [Mark("command_line", 0, len(text), value)]
+
+
+@pytest.mark.parametrize("chunk_size", [7, 4096, 1 << 20])
+def test_many_abandoned_introducers_give_no_marks_and_the_mark_after_them_is_found(
+    chunk_size: int,
+) -> None:
+    flood = "\x1b]133;" * 20_000 + "\x1b]633;E;ls" * 1000 + "\x1b]" * 1000
+    text = flood + "\x1b]133;D;0\x07"
+    chunks = [text[index : index + chunk_size] for index in range(0, len(text), chunk_size)]
+
+    assert scan(*chunks) == [Mark("command_end", len(flood), len(text), "0")]
+
+
+def python_calls_to_scan(text: str) -> int:
+    """How many functions (Python or C) one scanner calls to scan ``text`` and a final mark."""
+    scanner = MarkScanner()
+    calls = 0
+
+    def count(frame: FrameType, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        scanner.feed(text, 0)
+        scanner.feed("\x1b]133;A\x07", 0)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        "\x1b]133;",
+        "\x1b]633;E;x",
+        "\x1b]",
+        "\x1b]133;\x07",
+        "\x1b]133;Z\x1b\\",
+        "\x1b]0;t\x07",
+        "\x1b",
+    ],
+)
+def test_scanning_work_does_not_grow_with_sequences_that_are_not_marks(sequence: str) -> None:
+    """Output made of such sequences once cost a Python loop turn each and blocked the server."""
+    few = python_calls_to_scan("ab" + sequence * 10 + "cd")
+    many = python_calls_to_scan("ab" + sequence * 20_000 + "cd")
+
+    assert many == few
 
 
 @pytest.mark.parametrize(
