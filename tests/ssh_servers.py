@@ -51,6 +51,14 @@ def own_ssh_server() -> Iterator[SshServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def sessionless_ssh_server() -> Iterator[SshServer]:
+    """A server that lets the tests log in and refuses every session channel (MaxSessions 0)."""
+    _require_sshd()
+    with running_sshd(max_sessions=0) as server:
+        yield server
+
+
 @pytest.fixture
 async def silent_port() -> AsyncIterator[int]:
     """A port that accepts TCP connections and never says a word."""

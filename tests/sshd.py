@@ -125,7 +125,9 @@ def _openssh_version() -> tuple[int, int]:
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
-def _config(directory: Path, port: int, *, allow_tcp_forwarding: bool) -> str:
+def _config(
+    directory: Path, port: int, *, allow_tcp_forwarding: bool, max_sessions: int | None = None
+) -> str:
     lines = [
         f"ListenAddress {HOST}",
         f"Port {port}",
@@ -147,6 +149,9 @@ def _config(directory: Path, port: int, *, allow_tcp_forwarding: bool) -> str:
         # a client did (or did not) send.
         "LogLevel DEBUG1",
     ]
+    if max_sessions is not None:
+        # 0: logins succeed, every session channel (shell, exec) is refused.
+        lines.append(f"MaxSessions {max_sessions}")
     if _openssh_version() >= (9, 8):
         # Repeated failed logins from loopback would otherwise lock later tests out.
         lines.append("PerSourcePenalties no")
@@ -156,7 +161,14 @@ def _config(directory: Path, port: int, *, allow_tcp_forwarding: bool) -> str:
 class SshServer:
     """One running sshd: where it listens, how to log in, and its log so far."""
 
-    def __init__(self, directory: Path, *, password: str, allow_tcp_forwarding: bool) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        password: str,
+        allow_tcp_forwarding: bool,
+        max_sessions: int | None = None,
+    ) -> None:
         self.directory = directory
         self.host = HOST
         self.port = _free_port()
@@ -168,7 +180,12 @@ class SshServer:
         self._reader: threading.Thread | None = None
         self._make_client_keys()
         self._make_host_key()
-        config = _config(directory, self.port, allow_tcp_forwarding=allow_tcp_forwarding)
+        config = _config(
+            directory,
+            self.port,
+            allow_tcp_forwarding=allow_tcp_forwarding,
+            max_sessions=max_sessions,
+        )
         (directory / "sshd_config").write_text(config)
 
     @property
@@ -295,12 +312,22 @@ class SshServer:
 
 
 @contextmanager
-def running_sshd(*, allow_tcp_forwarding: bool = False) -> Iterator[SshServer]:
-    """A started sshd in a directory of its own; stopped and removed on exit."""
+def running_sshd(
+    *, allow_tcp_forwarding: bool = False, max_sessions: int | None = None
+) -> Iterator[SshServer]:
+    """A started sshd in a directory of its own; stopped and removed on exit.
+
+    ``max_sessions`` is sshd's ``MaxSessions`` (its default, 10, when None).
+    """
     password = _ensure_test_user()
     directory = Path(tempfile.mkdtemp(prefix="devpocket-sshd-"))
     try:
-        server = SshServer(directory, password=password, allow_tcp_forwarding=allow_tcp_forwarding)
+        server = SshServer(
+            directory,
+            password=password,
+            allow_tcp_forwarding=allow_tcp_forwarding,
+            max_sessions=max_sessions,
+        )
         try:
             server.start()
             yield server

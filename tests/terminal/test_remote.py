@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from devpocket.terminal import service
-from tests.helpers import Account, data
+from tests.helpers import Account, data, error
 from tests.sshd import SshServer
 from tests.terminal.live import LiveServer, Terminal
 
 PROFILES = "/api/v1/ssh/profiles"
+SESSIONS = "/api/v1/terminal/sessions"
 
 
 async def _saved(live: LiveServer, account: Account, body: dict[str, Any]) -> str:
@@ -158,6 +159,32 @@ async def test_a_wrong_password_is_a_session_error_with_its_code(
         await term.control(action="create_session", profile=ssh_server.profile(password="wrong"))
         error = await term.action("session_error", timeout=20)
     assert error["data"]["code"] == "auth_failed"
+
+
+async def test_a_host_that_refuses_session_channels_is_a_session_error_and_the_socket_lives_on(
+    live: LiveServer, sessionless_ssh_server: SshServer
+) -> None:
+    """The login succeeds, then the server refuses to open a shell (sshd's MaxSessions 0)."""
+    account = await live.account()
+    profile_id = await _saved(live, account, sessionless_ssh_server.profile())
+    log_mark = sessionless_ssh_server.log_mark()
+    async with live.terminal(account) as term:
+        await term.control(action="create_session", profile_id=profile_id, request_id="r1")
+        refused = await term.action("session_error", timeout=20)
+        await term.control(action="list_sessions")
+        listed = await term.action("sessions")
+    assert (refused["data"]["code"], refused["data"]["request_id"]) == ("channel_refused", "r1")
+    assert "refused to open a session" in refused["data"]["error"]
+    assert listed["data"]["sessions"] == []
+    # The connection was closed, not left open behind the error.
+    await asyncio.to_thread(sessionless_ssh_server.wait_for_log, log_mark, "Disconnected from user")
+    profile = data(await live.http.get(f"{PROFILES}/{profile_id}", headers=account.headers))
+    assert profile["status"] == "failed"
+    # Over REST the same is an error in the envelope, not a 500.
+    response = await live.http.post(
+        SESSIONS, json={"ssh_profile_id": profile_id}, headers=account.headers
+    )
+    error(response, 502, "channel_refused")
 
 
 async def test_another_users_profile_is_not_found(live: LiveServer, ssh_server: SshServer) -> None:

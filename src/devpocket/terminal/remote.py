@@ -11,13 +11,14 @@ A shell that never gets there (not bash or zsh, a slow one, a restricted account
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import asyncssh
 import structlog
 
-from devpocket.ssh.connect import ConnectionReport, Target, open_reported
+from devpocket.ssh.connect import ConnectionReport, SSHConnectError, Target, open_reported
 from devpocket.terminal import shell_integration
 from devpocket.terminal.process import OnEnd, OnOutput
 
@@ -118,6 +119,42 @@ async def install_integration(conn: asyncssh.SSHClientConnection) -> bool:
     return True
 
 
+async def _open_shell(
+    conn: asyncssh.SSHClientConnection, target: Target, process: RemoteProcess, cols: int, rows: int
+) -> asyncssh.SSHClientChannel[bytes]:
+    """The PTY session channel of the login shell; raises ``SSHConnectError`` when the server
+    refuses it (sshd's ``MaxSessions 0``, say) or the connection fails meanwhile."""
+    try:
+        async with asyncio.timeout(target.connect_timeout):
+            channel, _ = await conn.create_session(
+                lambda: _Channel(process),
+                term_type="xterm-256color",
+                term_size=(cols, rows),
+                encoding=None,
+            )
+    # OSError covers TimeoutError. Not an AppError, it would end the caller's whole socket.
+    except (asyncssh.Error, OSError) as exc:
+        code, message = _session_failure(target, exc)
+        failed = dataclasses.replace(process.report, success=False, code=code, message=message)
+        raise SSHConnectError(failed) from exc
+    return channel
+
+
+def _session_failure(target: Target, exc: Exception) -> tuple[str, str]:
+    """A code and a message safe to show, for a session channel that did not open after login."""
+    where = f"{target.host}:{target.port}"
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        # sshd says only "open failed": MaxSessions 0, a ForceCommand or a restricted account.
+        return (
+            "channel_refused",
+            f"{where} accepted the login but refused to open a session ({exc.reason}).",
+        )
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"{where} did not open a session in {target.connect_timeout:g} s."
+    reason = exc.reason if isinstance(exc, asyncssh.DisconnectError) else type(exc).__name__
+    return "protocol_error", f"The session on {where} could not be opened: {reason}"
+
+
 class _Channel(asyncssh.SSHClientSession[bytes]):
     def __init__(self, owner: RemoteProcess) -> None:
         self._owner = owner
@@ -167,13 +204,7 @@ class RemoteProcess:
             conn.set_keepalive(keepalive or KEEPALIVE_SECONDS, KEEPALIVE_COUNT_MAX)
             integration = integration and await install_integration(conn)
             process = cls(AsyncExitStack(), report)
-            async with asyncio.timeout(target.connect_timeout):
-                channel, _ = await conn.create_session(
-                    lambda: _Channel(process),
-                    term_type="xterm-256color",
-                    term_size=(cols, rows),
-                    encoding=None,
-                )
+            channel = await _open_shell(conn, target, process, cols, rows)
             # Opened: the connection now closes with the process, not with this block.
             process._stack = opening.pop_all()
         process._channel = channel
