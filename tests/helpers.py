@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +75,10 @@ async def condition_holds(check: Callable[[], bool], timeout: float = 10.0) -> N
     async with asyncio.timeout(timeout):
         while not check():  # noqa: ASYNC110 - there is nothing to wait on
             await asyncio.sleep(0.02)
+
+
+async def later(seconds: float, request: Awaitable[httpx.Response]) -> httpx.Response:
+    """Send ``request`` after ``seconds``: rounds of a race that start the second request at
+    different points of the first."""
+    await asyncio.sleep(seconds)
+    return await request

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.helpers import Account, data, register
-from tests.history.conftest import COMMANDS, Record
+from tests.helpers import Account, data, later, register
+from tests.history.conftest import COMMANDS, InsertRows, Record, history_rows
+from tests.sync.devices import Device
 
 STATS = "/api/v1/history/stats"
 STATS_KEYS = {
@@ -80,3 +83,42 @@ async def test_references_to_another_users_profile_or_device_are_dropped(
     entry = await record(ssh_profile_id=theirs["id"], device_id=devices[0]["id"])
     assert entry["ssh_profile_id"] is None
     assert entry["device_id"] is None
+
+
+@pytest.mark.parametrize("by", ["ids", "session"])
+async def test_a_bulk_delete_and_a_push_of_the_same_entries_take_turns(
+    client: httpx.AsyncClient, account: Account, insert_rows: InsertRows, by: str
+) -> None:
+    """A push takes the user's feed lock, then changes entries; a bulk delete of the same
+    entries takes the lock before deleting, so the two queue instead of deadlocking."""
+    devices = data(await client.get("/api/v1/users/devices", headers=account.headers))
+    device = Device(client, account.headers, devices["devices"][0]["id"])
+    for round_ in range(8):
+        session = f"race-{by}-{round_}"
+        rows = history_rows(account.user_id, 40, seed=round_)
+        for row in rows:
+            row["session_id"] = session
+        await insert_rows(rows)
+        ids = [str(row["id"]) for row in rows]
+        for entry_id in ids:
+            device.edit("history", entry_id, round_, is_favorite=True, tags=["raced"])
+        if by == "ids":
+            delete = client.post(
+                f"{COMMANDS}/bulk-delete", json={"ids": ids}, headers=account.headers
+            )
+        else:
+            params = {"session_id": session}
+            delete = client.delete(COMMANDS, params=params, headers=account.headers)
+        pushed, deleted = await asyncio.gather(device.push(), later(0.025 * round_, delete))
+        assert data(deleted)["deleted"] == len(ids)
+        # One after the other, whole: every change applied, or every one came after the delete.
+        statuses = {result["status"] for result in pushed["results"]}
+        assert statuses in ({"applied"}, {"rejected"}), statuses
+        left = data(
+            await client.get(COMMANDS, params={"session_id": session}, headers=account.headers)
+        )
+        assert left["total"] == 0
+        await device.pull()
+        # The feed ends every entry with its delete, in either order.
+        assert all(("history", i) in device.versions for i in ids)
+        assert not any(("history", i) in device.local for i in ids)

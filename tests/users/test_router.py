@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from devpocket.db.base import Base
-from tests.helpers import PASSWORD, data, error, register
+from devpocket.db.models import CommandHistory
+from tests.helpers import PASSWORD, data, error, later, register
+from tests.sync.devices import Device, login_device
 
 USERS = "/api/v1/users"
+HISTORY = "/api/v1/history/commands"
 
 
 async def test_profile_get_and_put(client: httpx.AsyncClient) -> None:
@@ -220,3 +226,44 @@ async def test_account_deletion_removes_all_data_and_revokes_tokens(
     data(await client.get("/api/v1/auth/me", headers=other.headers))
     # The address is free again.
     await register(client, username=account.username)
+
+
+async def test_a_device_removed_while_a_push_marks_its_commands_leaves_both_done(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """Removing a device clears it from its history entries (the foreign key's SET NULL); it
+    takes the user's feed lock first, as a push does, so the two queue instead of deadlocking
+    when the push changes those entries in another order."""
+    app, client = app_client
+    account = await register(client)
+    devices = data(await client.get(f"{USERS}/devices", headers=account.headers))["devices"]
+    phone = Device(client, account.headers, devices[0]["id"])
+    for round_ in range(6):
+        tablet = await login_device(client, account, f"tablet {round_}")
+        ids = [uuid.uuid4() for _ in range(40)]
+        async with app.state.ctx.engine.begin() as connection:
+            await connection.execute(
+                insert(CommandHistory),
+                [_entry(account.user_id, entry_id, tablet.device_id) for entry_id in ids],
+            )
+        for entry_id in reversed(ids):  # not the order the database visits them in
+            phone.edit("history", str(entry_id), round_, is_favorite=True)
+        url = f"{USERS}/devices/{tablet.device_id}"
+        removed, pushed = await asyncio.gather(
+            later(0.025 * round_, client.delete(url, headers=account.headers)), phone.push()
+        )
+        data(removed)
+        assert {result["status"] for result in pushed["results"]} == {"applied"}
+        listed = data(await client.get(HISTORY, params={"limit": 100}, headers=account.headers))
+        mine = [entry for entry in listed["commands"] if uuid.UUID(entry["id"]) in set(ids)]
+        assert len(mine) == len(ids)
+        assert all(entry["is_favorite"] and entry["device_id"] is None for entry in mine)
+
+
+def _entry(user_id: str, entry_id: uuid.UUID, device_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": entry_id, "user_id": uuid.UUID(user_id), "command": "make", "result_type": "info",
+        "executed_at": now, "device_id": uuid.UUID(device_id), "is_favorite": False, "tags": [],
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip

@@ -173,6 +173,9 @@ async def delete_ids(
     db: AsyncSession, user_id: uuid.UUID, ids: list[uuid.UUID], *, origin: Origin | None = None
 ) -> int:
     """Delete those of ``ids`` that are the user's; others are skipped, not refused."""
+    # The feed lock before the rows, as every sync writer takes them: a push holding the lock
+    # while it changes the same rows would otherwise deadlock with this delete.
+    await lock_feed(db, user_id)
     deleted = await repository.delete_ids(db, user_id, list(dict.fromkeys(ids)))
     return await _record_deletes(db, user_id, deleted, origin)
 
@@ -194,6 +197,7 @@ async def delete_matching(
             "Name what to delete: `before` (a date) or `session_id`, or both.",
             code="delete_filter_required",
         )
+    await lock_feed(db, user_id)  # before the rows, as in delete_ids
     deleted = await repository.delete_matching(
         db, user_id, before=query.before, session_id=query.session_id
     )

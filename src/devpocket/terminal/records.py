@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devpocket.db.models import CommandHistory
 from devpocket.db.models import TerminalSession as SessionRecord
 from devpocket.history.redaction import redact
+from devpocket.sync.changes import lock_feed
 from devpocket.sync.entities import record_history
 from devpocket.terminal import repository
 from devpocket.terminal.blocks import Block
@@ -142,6 +143,11 @@ class SessionRecorder:
             # One user after another: every sync writer locks users' feeds in one order.
             rows.sort(key=lambda row: row.user_id)
             async with self._sessionmaker() as db:
+                # The feed locks before the rows, as every sync writer takes them: a new row
+                # holds its profile and device (foreign-key checks), which a writer holding
+                # the lock may be deleting.
+                for user_id in dict.fromkeys(row.user_id for row in rows):
+                    await lock_feed(db, user_id)
                 db.add_all(rows)
                 await db.flush()
                 for row in rows:

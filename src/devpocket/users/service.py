@@ -135,6 +135,9 @@ async def remove_device(
     db: AsyncSession, ctx: AppContext, user: User, device_id: uuid.UUID
 ) -> None:
     """Sign the device out (all its sessions) and forget it."""
+    # The feed lock first, as every sync writer takes it: the database clears the device from
+    # the user's history entries, rows that a push holding the lock may be changing.
+    await lock_feed(db, user.id)
     device = await db.get(Device, device_id)
     if device is None or device.user_id != user.id:
         raise NotFound("No such device.", code="device_not_found")
