@@ -269,3 +269,26 @@ async def test_listing_is_one_query_whatever_the_count(
     for n in range(3, 30):
         await _create(client, account, name=f"p{n}")
     assert await listed() == few == 1
+
+
+async def test_changes_to_a_profile_deleted_meanwhile_answer_404(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each request reads the profile, then waits for the feed lock that a delete holds: once
+    the delete commits, the profile is gone, as if its id had never existed."""
+    account = await register(client)
+    for _ in range(4):
+        url = f"{PROFILES}/{(await _create(client, account))['id']}"
+        answers = await asyncio.gather(
+            client.delete(url, headers=account.headers),
+            client.put(url, json={"port": 2222}, headers=account.headers),
+            client.put(url, json={"name": "renamed", "is_default": True}, headers=account.headers),
+            client.delete(url, headers=account.headers),
+        )
+        statuses = [answer.status_code for answer in answers]
+        assert set(statuses) <= {200, 404}, statuses
+        assert sorted((statuses[0], statuses[-1])) == [200, 404]  # one delete deleted it
+        for answer in answers:
+            if answer.status_code == 404:
+                error(answer, 404, "profile_not_found")
+        error(await client.get(url, headers=account.headers), 404, "profile_not_found")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -89,3 +91,27 @@ async def test_validate_key_reports_without_storing(client: httpx.AsyncClient) -
     assert invalid["is_valid"] is False
     assert invalid["code"] == "key_invalid"
     assert data(await client.get(KEYS, headers=account.headers))["total"] == 0
+
+
+async def test_changes_to_a_key_deleted_meanwhile_answer_404(client: httpx.AsyncClient) -> None:
+    """Each request reads the key, then waits for the feed lock that a delete holds: once the
+    delete commits, the key is gone, as if its id had never existed."""
+    account = await register(client)
+    for _ in range(4):
+        body = {"name": "laptop", "key_type": "ed25519"}
+        key = data(await client.post(f"{KEYS}/generate", json=body, headers=account.headers), 201)
+        url = f"{KEYS}/{key['id']}"
+        answers = await asyncio.gather(
+            client.delete(url, headers=account.headers),
+            client.put(url, json={"name": "work"}, headers=account.headers),
+            client.put(url, json={"comment": "me@work"}, headers=account.headers),
+            client.delete(url, headers=account.headers),
+        )
+        statuses = [answer.status_code for answer in answers]
+        assert set(statuses) <= {200, 404}, statuses
+        assert sorted((statuses[0], statuses[-1])) == [200, 404]  # one delete deleted it
+        for answer in answers:
+            if answer.status_code == 404:
+                error(answer, 404, "key_not_found")
+        listing = data(await client.get(KEYS, headers=account.headers))
+        assert key["id"] not in {k["id"] for k in listing["keys"]}

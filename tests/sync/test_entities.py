@@ -3,15 +3,17 @@ secret ever does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
 
-from tests.helpers import data, register
+from tests.helpers import data, error, register
 from tests.sync.devices import SYNC, Device, login_device
 
 SSH = "/api/v1/ssh"
+HISTORY = "/api/v1/history/commands"
 PASSWORD = "c2VjcmV0LXBhc3N3b3JkLTEyMw=="
 PRIVATE_KEY = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K"
 
@@ -150,3 +152,34 @@ async def test_history_marks_tags_and_deletes_are_in_the_feed(client: httpx.Asyn
     assert changes[0]["data"]["command"] == made["command"]  # as stored: redacted
     assert "hunter2" not in json.dumps(changes)
     assert {c["device_id"] for c in changes} == {phone.device_id}
+
+
+async def test_changes_to_a_history_entry_deleted_meanwhile_answer_404(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each request reads the entry, then waits for the feed lock that a delete holds: once the
+    delete commits, the entry is gone, as if its id had never existed."""
+    phone = await _phone(client)
+    for _ in range(4):
+        body = {"command": "make deploy", "tags": ["a"]}
+        made = data(await client.post(HISTORY, json=body, headers=phone.headers), 201)
+        url = f"{HISTORY}/{made['id']}"
+        tags = {"tags": ["b"]}
+        answers = await asyncio.gather(
+            client.delete(url, headers=phone.headers),
+            client.put(url, json={"command": "make test"}, headers=phone.headers),
+            client.post(f"{url}/favorite", headers=phone.headers),
+            client.post(f"{url}/tags", json=tags, headers=phone.headers),
+            client.request("DELETE", f"{url}/tags", json=tags, headers=phone.headers),
+            client.delete(url, headers=phone.headers),
+        )
+        statuses = [answer.status_code for answer in answers]
+        assert set(statuses) <= {200, 404}, statuses
+        assert sorted((statuses[0], statuses[-1])) == [200, 404]  # one delete deleted it
+        for answer in answers:
+            if answer.status_code == 404:
+                error(answer, 404, "command_not_found")
+        changes = await _feed(client, phone, since=phone.cursor)
+        phone.cursor = max([phone.cursor, *(c["cursor"] for c in changes)])
+        assert [c["op"] for c in changes].count("delete") == 1
+        assert changes[-1]["op"] == "delete"

@@ -32,6 +32,12 @@ async def get_entry(db: AsyncSession, entry_id: uuid.UUID) -> CommandHistory | N
     return await db.get(CommandHistory, entry_id)
 
 
+async def current_entry(db: AsyncSession, entry_id: uuid.UUID) -> CommandHistory | None:
+    """The entry as the database has it now, also when the session already holds it (its
+    object is refreshed in place); None once deleted."""
+    return await db.get(CommandHistory, entry_id, populate_existing=True)
+
+
 async def owns_profile(db: AsyncSession, user_id: uuid.UUID, profile_id: uuid.UUID) -> bool:
     owner = await db.scalar(select(SshProfile.user_id).where(SshProfile.id == profile_id))
     return owner == user_id

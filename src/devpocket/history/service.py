@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,7 @@ from devpocket.history.schemas import (
     RecentCommands,
 )
 from devpocket.sync.changes import Origin, lock_feed
-from devpocket.sync.entities import history_before, record_delete, record_history
+from devpocket.sync.entities import history_data, record_delete, record_history
 
 # A null sent for these is ignored (the column has no empty state); for the others it clears.
 _REQUIRED_FIELDS = ("command", "result_type", "executed_at", "is_favorite", "tags")
@@ -79,8 +80,21 @@ async def owned_entry(db: AsyncSession, user_id: uuid.UUID, entry_id: uuid.UUID)
     """The user's entry; another user's is as unknown as a missing one (404)."""
     entry = await repository.get_entry(db, entry_id)
     if entry is None or entry.user_id != user_id:
-        raise NotFound("No such command in your history.", code="command_not_found")
+        raise _unknown_entry()
     return entry
+
+
+def _unknown_entry() -> NotFound:
+    return NotFound("No such command in your history.", code="command_not_found")
+
+
+async def _locked_before(db: AsyncSession, entry: CommandHistory) -> dict[str, Any]:
+    """Before changing an entry: take the feed lock first (the order every sync writer uses, so
+    none deadlocks with a push), reload the entry as committed, and snapshot it. An entry
+    deleted while this request waited for the lock is as unknown as a missing one (404)."""
+    if await lock_feed(db, entry.user_id) and await repository.current_entry(db, entry.id) is None:
+        raise _unknown_entry()
+    return history_data(entry)
 
 
 async def create_entry(
@@ -117,7 +131,7 @@ async def create_entry(
 async def update_entry(
     db: AsyncSession, entry: CommandHistory, data: CommandFields, *, origin: Origin | None = None
 ) -> CommandHistory:
-    before = await history_before(db, entry)
+    before = await _locked_before(db, entry)
     await _apply(db, entry, data)
     entry.updated_at = datetime.now(UTC)
     await db.flush()
@@ -163,7 +177,7 @@ async def _owned_or_none(
 async def delete_entry(
     db: AsyncSession, entry: CommandHistory, *, origin: Origin | None = None
 ) -> None:
-    await history_before(db, entry)
+    await _locked_before(db, entry)
     await db.delete(entry)
     await db.flush()
     await record_delete(db, "history", entry.user_id, entry.id, origin)
@@ -208,7 +222,7 @@ async def set_favorite(
     db: AsyncSession, entry: CommandHistory, value: bool | None, *, origin: Origin | None = None
 ) -> None:
     """Set the mark, or toggle it when ``value`` is None."""
-    before = await history_before(db, entry)
+    before = await _locked_before(db, entry)
     entry.is_favorite = (not entry.is_favorite) if value is None else value
     entry.updated_at = datetime.now(UTC)
     await db.flush()
@@ -218,7 +232,7 @@ async def set_favorite(
 async def add_tags(
     db: AsyncSession, entry: CommandHistory, tags: list[str], *, origin: Origin | None = None
 ) -> None:
-    before = await history_before(db, entry)
+    before = await _locked_before(db, entry)
     merged = list(dict.fromkeys([*(entry.tags or []), *tags]))
     if len(merged) > MAX_TAGS:
         raise InvalidInput(f"An entry has at most {MAX_TAGS} tags.", code="too_many_tags")
@@ -228,7 +242,7 @@ async def add_tags(
 async def remove_tags(
     db: AsyncSession, entry: CommandHistory, tags: list[str], *, origin: Origin | None = None
 ) -> None:
-    before = await history_before(db, entry)
+    before = await _locked_before(db, entry)
     unwanted = set(tags)
     kept = [tag for tag in entry.tags or [] if tag not in unwanted]
     await _set_tags(db, entry, kept, before, origin)

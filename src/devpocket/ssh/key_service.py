@@ -43,8 +43,20 @@ def key_out(key: SshKey, used_by: int) -> KeyOut:
 async def owned_key(db: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> SshKey:
     key = await repository.get_key(db, key_id)
     if key is None or key.user_id != user_id:
-        raise NotFound("No such SSH key.", code="key_not_found")
+        raise _unknown_key()
     return key
+
+
+def _unknown_key() -> NotFound:
+    return NotFound("No such SSH key.", code="key_not_found")
+
+
+async def _lock_and_reload(db: AsyncSession, key: SshKey) -> None:
+    """Take the feed lock; when it was not held yet, reload the key as committed (the feed
+    records what changed). A key deleted while this request waited for the lock is as unknown
+    as a missing one (404)."""
+    if await lock_feed(db, key.user_id) and await repository.current_key(db, key.id) is None:
+        raise _unknown_key()
 
 
 async def list_keys(db: AsyncSession, user_id: uuid.UUID) -> list[KeyOut]:
@@ -117,8 +129,7 @@ async def usage(db: AsyncSession, key: SshKey) -> int:
 async def rename(
     db: AsyncSession, key: SshKey, data: KeyUpdateRequest, *, origin: Origin | None = None
 ) -> SshKey:
-    if await lock_feed(db, key.user_id):
-        await db.refresh(key)  # as committed before the lock: the feed records what changed
+    await _lock_and_reload(db, key)
     before = key_data(key)
     if data.name is not None:
         key.name = data.name
@@ -133,7 +144,7 @@ async def delete(
     db: AsyncSession, key: SshKey, *, force: bool, origin: Origin | None = None
 ) -> int:
     """Refused while profiles use the key, unless forced (they then lose it). Returns that count."""
-    await lock_feed(db, key.user_id)
+    await _lock_and_reload(db, key)
     users = await repository.profiles_using_key(db, key)
     if users and not force:
         raise Conflict(

@@ -63,8 +63,23 @@ async def owned_profile(db: AsyncSession, user_id: uuid.UUID, profile_id: uuid.U
     """The user's profile; another user's is as unknown as a missing one (404)."""
     profile = await repository.get_profile(db, profile_id)
     if profile is None or profile.user_id != user_id:
-        raise NotFound("No such SSH profile.", code="profile_not_found")
+        raise _unknown_profile()
     return profile
+
+
+def _unknown_profile() -> NotFound:
+    return NotFound("No such SSH profile.", code="profile_not_found")
+
+
+async def _lock_and_reload(db: AsyncSession, profile: SshProfile) -> None:
+    """Take the feed lock; when it was not held yet, reload the profile as committed (the feed
+    records what changed). A profile deleted while this request waited for the lock is as
+    unknown as a missing one (404)."""
+    if (
+        await lock_feed(db, profile.user_id)
+        and await repository.current_profile(db, profile.id) is None
+    ):
+        raise _unknown_profile()
 
 
 async def list_profiles(
@@ -142,8 +157,7 @@ async def update_profile(
     *,
     origin: Origin | None = None,
 ) -> SshProfile:
-    if await lock_feed(db, profile.user_id):
-        await db.refresh(profile)  # as committed before the lock: the feed records what changed
+    await _lock_and_reload(db, profile)
     before = profile_data(profile)
     profile.updated_at = datetime.now(UTC)
     cleared = await _apply(db, ctx, profile, data)
@@ -237,7 +251,7 @@ async def delete_profile(
     db: AsyncSession, profile: SshProfile, *, origin: Origin | None = None
 ) -> None:
     """Delete; profiles that jumped through it lose their jump host, in the feed too."""
-    await lock_feed(db, profile.user_id)
+    await _lock_and_reload(db, profile)
     for other in await repository.profiles_jumping_through(db, profile):
         before = profile_data(other)
         other.jump_profile_id = None

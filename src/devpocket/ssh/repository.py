@@ -30,6 +30,12 @@ async def get_profile(db: AsyncSession, profile_id: uuid.UUID) -> SshProfile | N
     return await db.get(SshProfile, profile_id)
 
 
+async def current_profile(db: AsyncSession, profile_id: uuid.UUID) -> SshProfile | None:
+    """The profile as the database has it now, also when the session already holds it (its
+    object is refreshed in place); None once deleted."""
+    return await db.get(SshProfile, profile_id, populate_existing=True)
+
+
 async def count_profiles(db: AsyncSession, user_id: uuid.UUID) -> int:
     count = await db.scalar(
         select(func.count()).select_from(SshProfile).where(SshProfile.user_id == user_id)
@@ -84,6 +90,12 @@ async def list_keys_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[tuple
 
 async def get_key(db: AsyncSession, key_id: uuid.UUID) -> SshKey | None:
     return await db.get(SshKey, key_id)
+
+
+async def current_key(db: AsyncSession, key_id: uuid.UUID) -> SshKey | None:
+    """The key as the database has it now, also when the session already holds it (its object
+    is refreshed in place); None once deleted."""
+    return await db.get(SshKey, key_id, populate_existing=True)
 
 
 async def count_profiles_using_key(db: AsyncSession, key_id: uuid.UUID) -> int:

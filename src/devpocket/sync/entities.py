@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devpocket.db.models import CommandHistory, SshKey, SshProfile, User
-from devpocket.sync.changes import Entity, Origin, lock_feed, record_change
+from devpocket.sync.changes import Entity, Origin, record_change
 from devpocket.users.schemas import Preferences
 
 PROFILE_FIELDS = (
@@ -126,11 +126,3 @@ async def record_preferences(
     """The preferences are one entity per user, whose id is the user's."""
     after = preferences_data(user)
     return await record_upsert(db, "preferences", user.id, user.id, before, after, origin)
-
-
-async def history_before(db: AsyncSession, entry: CommandHistory) -> dict[str, Any]:
-    """Before changing an entry: take the feed lock first (the order every sync writer uses, so
-    none deadlocks with a push), reload the entry as committed, and snapshot it."""
-    if await lock_feed(db, entry.user_id):
-        await db.refresh(entry)
-    return history_data(entry)
