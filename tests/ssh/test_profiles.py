@@ -292,3 +292,17 @@ async def test_changes_to_a_profile_deleted_meanwhile_answer_404(
             if answer.status_code == 404:
                 error(answer, 404, "profile_not_found")
         error(await client.get(url, headers=account.headers), 404, "profile_not_found")
+
+
+async def test_forgetting_the_host_key_of_a_profile_deleted_meanwhile_answers_404(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register(client)
+    for _ in range(4):
+        url = f"{PROFILES}/{(await _create(client, account))['id']}"
+        deleted, forgot = await asyncio.gather(
+            client.delete(url, headers=account.headers),
+            client.delete(f"{url}/host-key", headers=account.headers),
+        )
+        assert deleted.status_code == 200
+        assert forgot.status_code in {200, 404}, forgot.text

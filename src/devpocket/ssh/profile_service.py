@@ -260,8 +260,9 @@ async def delete_profile(
     await record_delete(db, "ssh_profile", profile.user_id, profile.id, origin)
 
 
-def accept_host_key(profile: SshProfile, fingerprint: str) -> SshProfile:
+async def accept_host_key(db: AsyncSession, profile: SshProfile, fingerprint: str) -> SshProfile:
     """Pin the key a server presented, once the user has checked its fingerprint."""
+    await _lock_and_reload(db, profile)
     if profile.pending_host_key_fingerprint != fingerprint:
         raise Conflict(
             "That is not the key this server presented; test the connection again.",
@@ -274,7 +275,8 @@ def accept_host_key(profile: SshProfile, fingerprint: str) -> SshProfile:
     return profile
 
 
-def forget_host_key(profile: SshProfile) -> SshProfile:
+async def forget_host_key(db: AsyncSession, profile: SshProfile) -> SshProfile:
+    await _lock_and_reload(db, profile)
     profile.host_key_fingerprint = profile.host_key_type = None
     profile.pending_host_key_fingerprint = profile.pending_host_key_type = None
     profile.updated_at = datetime.now(UTC)

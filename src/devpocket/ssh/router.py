@@ -113,7 +113,7 @@ async def accept_host_key(
     profile_id: uuid.UUID, data: HostKeyAcceptance, auth: CurrentAuth, db: DbSession
 ) -> Envelope[ProfileOut]:
     profile = await profile_service.owned_profile(db, auth.user_id, profile_id)
-    profile_service.accept_host_key(profile, data.fingerprint)
+    await profile_service.accept_host_key(db, profile, data.fingerprint)
     return ok(profile_service.profile_out(profile), "Host key accepted.")
 
 
@@ -126,7 +126,7 @@ async def forget_host_key(
     profile_id: uuid.UUID, auth: CurrentAuth, db: DbSession
 ) -> Envelope[ProfileOut]:
     profile = await profile_service.owned_profile(db, auth.user_id, profile_id)
-    return ok(profile_service.profile_out(profile_service.forget_host_key(profile)))
+    return ok(profile_service.profile_out(await profile_service.forget_host_key(db, profile)))
 
 
 @router.post(
