@@ -7,11 +7,15 @@ import json
 import uuid
 from pathlib import Path
 
+import anyio
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from devpocket.errors import RateLimited
 from devpocket.terminal.protocol import CloseCode
+from devpocket.terminal.registry import SessionRegistry
+from devpocket.terminal.session import SessionOwner
 from tests.conftest import SettingsFactory
 from tests.helpers import condition_holds, data
 from tests.terminal.live import LiveServer, live_server
@@ -178,3 +182,28 @@ async def test_shutdown_closes_sockets_with_1001_and_ends_sessions(
             "sessions"
         ]
     assert (record["status"], record["end_reason"]) == ("ended", "server_shutdown")
+
+
+class _Opened:
+    """A process that finished opening; only whether it was ended matters here."""
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    async def terminate(self) -> None:
+        self.terminated = True
+
+
+async def test_a_session_that_finishes_opening_during_shutdown_is_ended(
+    settings_factory: SettingsFactory, tmp_path: Path
+) -> None:
+    async with anyio.create_task_group() as tasks:
+        registry = SessionRegistry(settings_factory(), tasks, tmp_path)
+        await registry.close_all("server_shutdown")
+        opened = _Opened()
+        owner = SessionOwner(uuid.uuid4(), None, "free")
+        with pytest.raises(RateLimited) as refused:
+            await registry.adopt(owner, "ssh", opened)  # type: ignore[arg-type]
+    assert refused.value.code == "server_closing"
+    assert opened.terminated
+    assert len(registry) == 0

@@ -146,7 +146,11 @@ class SessionRegistry:
         """Record a started process as a session, then register and run it.
 
         The record comes first: a session the database cannot record is ended, not run unseen.
+        One that finished opening after shutdown began is ended too: nothing would end it later.
         """
+        if self.closing:
+            await process.terminate()
+            raise RateLimited("The server is shutting down.", retry_after=5, code="server_closing")
         session = TerminalSession(
             owner=owner,
             kind=kind,
