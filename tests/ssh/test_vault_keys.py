@@ -37,6 +37,21 @@ async def test_generate_refuses_weak_rsa(client: httpx.AsyncClient) -> None:
     error(await client.post(f"{KEYS}/generate", json=body, headers=account.headers), 400)
 
 
+async def test_one_key_imported_several_times_at_once_is_stored_once(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register(client)
+    material = generate_key("ed25519", None, "twice")
+    body = {"name": "twice", "privateKey": material.private_key}
+    answers = await asyncio.gather(
+        *(client.post(KEYS, json=body, headers=account.headers) for _ in range(4))
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409]
+    for answer in answers:
+        if answer.status_code == 409:
+            error(answer, 409, "key_exists")
+
+
 async def test_import_rename_and_delete_in_use(client: httpx.AsyncClient) -> None:
     account = await register(client)
     generated = data(

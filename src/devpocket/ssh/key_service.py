@@ -71,6 +71,9 @@ async def _store(
     material: KeyMaterial,
     origin: Origin | None,
 ) -> SshKey:
+    # The feed lock first: concurrent imports of one key then see each other (one 409, not a
+    # unique violation answered 500).
+    await lock_feed(db, user_id)
     if await repository.get_key_by_fingerprint(db, user_id, material.fingerprint):
         raise Conflict("This key is already in your vault.", code="key_exists")
     now = datetime.now(UTC)
