@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +82,14 @@ async def later(seconds: float, request: Awaitable[httpx.Response]) -> httpx.Res
     different points of the first."""
     await asyncio.sleep(seconds)
     return await request
+
+
+def deleted_once(answers: Sequence[httpx.Response], not_found_code: str) -> None:
+    """Answers to a delete, changes to the same object, and a second delete, sent together: the
+    first delete or the last deleted it, and every other answer is 200 or that object's 404."""
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 404}, statuses
+    assert sorted((statuses[0], statuses[-1])) == [200, 404]
+    for answer in answers:
+        if answer.status_code == 404:
+            error(answer, 404, not_found_code)

@@ -101,14 +101,7 @@ async def test_closing_a_session_ends_its_whole_process_group(live: LiveServer) 
         await term.control(action="close_session", session_id=session_id)
         closed = await term.action("session_closed")
     assert closed["data"]["reason"] == "closed_by_user"
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the background job outlived its session")
+    await _ended(pid, "the background job outlived its session")
 
 
 async def test_closing_a_session_ends_a_job_that_ignores_the_hang_up(live: LiveServer) -> None:
@@ -121,14 +114,18 @@ async def test_closing_a_session_ends_a_job_that_ignores_the_hang_up(live: LiveS
         os.kill(pid, 0)  # running
         await term.control(action="close_session", session_id=session_id)
         await term.action("session_closed")
+    await _ended(pid, "a job that ignores SIGHUP outlived its session")
+
+
+async def _ended(pid: int, failure: str) -> None:
+    """Within 5 s, ``pid`` is no more (nothing announces a process's end to the test)."""
     for _ in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            break
+            return
         await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("a job that ignores SIGHUP outlived its session")
+    raise AssertionError(failure)
 
 
 async def test_the_shell_gets_a_terminal_and_not_the_servers_secrets(live: LiveServer) -> None:
