@@ -257,20 +257,28 @@ def _load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
         raise _classify(str(exc), text, passphrase) from None
     except (ValueError, RecursionError):
-        # cryptography's consistency checks; RecursionError: deeply nested DER.
-        raise _error("key_invalid") from None
+        # cryptography's consistency checks, undecodable text inside the DER (UnicodeDecodeError);
+        # RecursionError: deeply nested DER.
+        raise _error(
+            "key_passphrase_incorrect" if _decrypted_wrongly(text, passphrase) else "key_invalid"
+        ) from None
 
 
 def _classify(message: str, text: str, passphrase: str | None) -> InvalidInput:
     for prefix, code in _CODES_BY_ASYNCSSH_MESSAGE:
         if message.startswith(prefix):
             return _error(code)
-    # A wrong passphrase on legacy PEM passes the padding check about once in 256 tries and then
-    # fails as undecodable DER; on an encrypted key that still means the passphrase is wrong.
-    # (PKCS#8 needs no such rule: asyncssh reports any failure after decryption as "Unable to".)
-    if passphrase is not None and "Proc-Type: 4,ENCRYPTED" in text:
+    if _decrypted_wrongly(text, passphrase):
         return _error("key_passphrase_incorrect")
     return _error("key_invalid")
+
+
+def _decrypted_wrongly(text: str, passphrase: str | None) -> bool:
+    """A wrong passphrase on legacy PEM passes the padding check about once in 256 tries and
+    then fails as undecodable DER (of any kind: a bad structure, bad text in it); on an encrypted
+    key that still means the passphrase is wrong. (PKCS#8 needs no such rule: asyncssh reports
+    any failure after decryption as "Unable to".)"""
+    return passphrase is not None and "Proc-Type: 4,ENCRYPTED" in text
 
 
 def _is_public_key(text: str) -> bool:
