@@ -201,3 +201,18 @@ class Terminal:
         match = pattern.search(self.output[session_id])
         assert match is not None
         return int(match.group(1))
+
+
+def open_descriptors() -> dict[str, int]:
+    """PTY masters and pipes this process holds open: what a session must give back."""
+    counts = {"ptmx": 0, "pipe": 0}
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed while listing
+            continue
+        if target == "/dev/ptmx":
+            counts["ptmx"] += 1
+        elif target.startswith("pipe:"):
+            counts["pipe"] += 1
+    return counts

@@ -7,12 +7,11 @@ import os
 import re
 import signal
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.terminal.live import LiveServer
+from tests.terminal.live import LiveServer, open_descriptors
 
 
 async def test_stty_size_follows_the_creation_size_and_a_resize(live: LiveServer) -> None:
@@ -67,29 +66,14 @@ async def test_the_exit_status_is_reported_when_the_shell_exits(
 async def test_a_shell_that_exits_gives_back_its_pty_and_pipe(live: LiveServer) -> None:
     """Three thousand ordinary exits would otherwise use up the machine's PTYs."""
     account = await live.account()
-    before = _descriptors()
+    before = open_descriptors()
     async with live.terminal(account) as term:
         for _ in range(3):
             session_id = await term.create_local()
             await term.ready(session_id)
             await term.run(session_id, "exit 0")
             await term.action("session_closed")
-    assert _descriptors() == before
-
-
-def _descriptors() -> dict[str, int]:
-    """This process's open PTY masters and pipes."""
-    counts = {"ptmx": 0, "pipe": 0}
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            target = str(fd.readlink())
-        except OSError:  # closed while listing
-            continue
-        if target == "/dev/ptmx":
-            counts["ptmx"] += 1
-        elif target.startswith("pipe:"):
-            counts["pipe"] += 1
-    return counts
+    assert open_descriptors() == before
 
 
 async def test_closing_a_session_ends_its_whole_process_group(live: LiveServer) -> None:

@@ -18,7 +18,7 @@ from devpocket.terminal.registry import SessionRegistry
 from devpocket.terminal.session import SessionOwner
 from tests.conftest import SettingsFactory
 from tests.helpers import condition_holds, data
-from tests.terminal.live import LiveServer, live_server
+from tests.terminal.live import LiveServer, live_server, open_descriptors
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ async def test_a_socket_gone_while_its_session_opens_leaves_a_session_not_a_stra
 ) -> None:
     """A phone losing signal just after asking: the shell opened is a session to reattach to."""
     account = await live.account()
-    before = _ptys()
+    before = open_descriptors()["ptmx"]
     async with live.terminal(account) as term:
         await term.control(action="create_session", type="local")
     # The socket is closed at once, whatever stage the opening had reached.
@@ -78,20 +78,7 @@ async def test_a_socket_gone_while_its_session_opens_leaves_a_session_not_a_stra
     [session] = registry.sessions_of(user_id)
     await session.close("closed_by_user")
     await session.closed.wait()
-    assert _ptys() == before
-
-
-def _ptys() -> int:
-    """PTY masters this process holds open."""
-    fds = Path("/proc/self/fd")
-    return sum(1 for fd in fds.iterdir() if _target(fd) == "/dev/ptmx")
-
-
-def _target(fd: Path) -> str:
-    try:
-        return str(fd.readlink())
-    except OSError:  # closed while listing
-        return ""
+    assert open_descriptors()["ptmx"] == before
 
 
 async def test_a_detached_session_ends_after_the_timeout(live: LiveServer) -> None:
