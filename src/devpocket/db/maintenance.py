@@ -17,12 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 log = structlog.get_logger(__name__)
 
 Job = Callable[[AsyncSession, datetime], Awaitable[None]]
+# Not in the first moments of a start: the first requests would race the deletes (an entry
+# recorded then could be pruned under them), and a start that fails at once (the port taken)
+# would cancel them mid-statement.
+FIRST_RUN_AFTER_SECONDS = 60.0
 
 
 async def every(
-    seconds: float, name: str, sessionmaker: async_sessionmaker[AsyncSession], job: Job
+    seconds: float,
+    name: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job: Job,
+    *,
+    first_after: float = FIRST_RUN_AFTER_SECONDS,
 ) -> None:
-    """Run ``job`` now and then every ``seconds``, committing each run, while the server runs."""
+    """Run ``job`` after ``first_after`` seconds, then every ``seconds``, committing each run,
+    while the server runs."""
+    await asyncio.sleep(first_after)
     while True:
         try:
             async with sessionmaker() as db:

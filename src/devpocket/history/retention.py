@@ -1,8 +1,8 @@
 """Keeping command history only as long as the user's plan allows (``cloud_history`` days).
 
-Runs in every server process once an hour; the deletes are idempotent, so several processes
-doing the same work do no harm. Entries removed this way leave no sync tombstones: each device
-applies the same retention to its own copy.
+Runs in every server process a minute after start, then once an hour; the deletes are
+idempotent, so several processes doing the same work do no harm. Entries removed this way leave
+no sync tombstones: each device applies the same retention to its own copy.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def prune_expired(db: AsyncSession, settings: Settings, now: datetime) -> 
 
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """Prune now and then every hour, for as long as the server runs."""
+    """Prune a minute after start, then every hour, for as long as the server runs."""
 
     async def prune(db: AsyncSession, now: datetime) -> None:
         if removed := await prune_expired(db, settings, now):

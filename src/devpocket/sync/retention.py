@@ -79,7 +79,7 @@ async def prune_feed(db: AsyncSession, settings: Settings, now: datetime) -> Pru
 
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """Prune now and then every hour, for as long as the server runs."""
+    """Prune a minute after start, then every hour, for as long as the server runs."""
 
     async def prune(db: AsyncSession, now: datetime) -> None:
         if pruned := await prune_feed(db, settings, now):
